@@ -1,0 +1,123 @@
+"""Load source files into text, detecting their encoding.
+
+Loaders are registered by file suffix so new formats (PDF) slot in without
+touching the pipeline: `@register(".pdf")` on a function returning `SourceText`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+# Encodings tried in order when a file is not UTF-8. Japanese government files
+# are UTF-8, Shift_JIS/CP932 or EUC-JP in practice; strict decoding tells them apart.
+_FALLBACK_ENCODINGS = ("cp932", "euc_jp")
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+class LoadError(Exception):
+    """A file that cannot be ingested; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class SourceText:
+    """The decoded text of one source file, with what identifies it."""
+
+    name: str  # file name, the document id everywhere downstream
+    path: Path
+    text: str
+    encoding: str
+    sha256: str
+
+
+Loader = Callable[[Path, bytes], SourceText]
+_LOADERS: dict[str, Loader] = {}
+
+
+def register(*suffixes: str) -> Callable[[Loader], Loader]:
+    """Register a loader for the given file suffixes (lower-case, with dot)."""
+
+    def wrap(fn: Loader) -> Loader:
+        for suffix in suffixes:
+            _LOADERS[suffix] = fn
+        return fn
+
+    return wrap
+
+
+def supported_suffixes() -> tuple[str, ...]:
+    return tuple(sorted(_LOADERS))
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Decode bytes as UTF-8 (with or without BOM), else CP932, else EUC-JP.
+
+    Raises LoadError for binary data or bytes no candidate decodes cleanly.
+    """
+    if b"\x00" in data[:8192]:
+        raise LoadError("binary file (contains NUL bytes)")
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as utf8_error:
+        first_error = utf8_error
+    for encoding in _FALLBACK_ENCODINGS:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if _looks_like_text(text):
+            return text, encoding
+    raise LoadError(
+        f"not valid UTF-8, Shift_JIS or EUC-JP (first bad byte at offset {first_error.start})"
+    )
+
+
+def _looks_like_text(text: str) -> bool:
+    """Reject decodings that are mostly control characters (binary that happened to decode)."""
+    if not text:
+        return True
+    controls = sum(1 for ch in text if ch < " " and ch not in "\t\r\n\f")
+    return controls / len(text) < 0.01
+
+
+@register(".txt", ".md")
+def load_text(path: Path, data: bytes) -> SourceText:
+    text, encoding = decode(data)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return SourceText(path.name, path, text, encoding, hashlib.sha256(data).hexdigest())
+
+
+def load_file(path: Path) -> SourceText:
+    """Read and decode one file; every failure becomes a LoadError naming the reason."""
+    loader = _LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise LoadError(f"unsupported file type {path.suffix or '(none)'}")
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise LoadError(f"file too large ({size / 2**20:.0f} MiB > {MAX_FILE_BYTES // 2**20} MiB)")
+        data = path.read_bytes()
+    except PermissionError:
+        raise LoadError("permission denied") from None
+    except FileNotFoundError:
+        raise LoadError("file disappeared before it could be read") from None
+    except IsADirectoryError:
+        raise LoadError("is a directory") from None
+    if not data.strip():
+        raise LoadError("empty file")
+    return loader(path, data)
+
+
+def discover(paths: list[Path]) -> list[Path]:
+    """Files under the given files/directories that a loader is registered for, sorted."""
+    found: set[Path] = set()
+    for root in paths:
+        if root.is_dir():
+            found.update(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _LOADERS)
+        elif root.exists():
+            found.add(root)
+    return sorted(found, key=lambda p: (p.name, str(p)))

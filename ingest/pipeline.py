@@ -1,0 +1,158 @@
+"""Incremental ingest: load → clean → split → embed → index, redoing only what changed."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from llama_index.core.schema import TextNode
+
+from ingest.clean import CLEANER_VERSION, clean_document
+from ingest.embed import embed_nodes
+from ingest.index import build_bm25
+from ingest.load import LoadError, discover, load_file
+from ingest.split import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, SPLITTER_VERSION, split_document
+from rag.embedders import DEFAULT_EMBEDDER, load_embedder
+from rag.store import IndexLoadError, Manifest, StoredIndex, read_index, write_index
+from rag.text import default_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestSummary:
+    files: int = 0
+    chunks: int = 0
+    embedded: int = 0  # chunks whose vectors were computed this run
+    reused: int = 0  # chunks whose vectors came from the previous index
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    unchanged: bool = False
+    index_path: str = ""
+
+    def lines(self) -> list[str]:
+        head = "index unchanged" if self.unchanged else f"index written to {self.index_path}"
+        out = [
+            f"{head}: {self.files} files, {self.chunks} chunks "
+            f"({self.embedded} embedded, {self.reused} reused) in {self.seconds:.1f} s"
+        ]
+        if self.changed:
+            out.append("changed: " + ", ".join(self.changed))
+        if self.removed:
+            out.append("removed: " + ", ".join(self.removed))
+        out += [f"skipped {name}: {reason}" for name, reason in sorted(self.skipped.items())]
+        return out
+
+
+@dataclass
+class IngestConfig:
+    embedder: str = DEFAULT_EMBEDDER
+    max_chars: int = DEFAULT_MAX_CHARS
+    min_chars: int = DEFAULT_MIN_CHARS
+
+    def chunker(self) -> dict:
+        return {"cleaner": CLEANER_VERSION, "splitter": SPLITTER_VERSION, "max_chars": self.max_chars, "min_chars": self.min_chars}
+
+
+def _previous(root: Path, config: IngestConfig, rebuild: bool) -> StoredIndex | None:
+    """The current index if it can seed an incremental run (same embedder and chunker)."""
+    if rebuild:
+        return None
+    try:
+        previous = read_index(root)
+    except IndexLoadError as exc:
+        if (root / "CURRENT").exists():
+            log.warning("previous index not reusable, rebuilding: %s", exc)
+        return None
+    m = previous.manifest
+    if m.embedder != config.embedder or m.chunker != config.chunker() or m.tokenizer != default_tokenizer().name:
+        log.info("embedder or chunker changed: rebuilding from scratch")
+        return None
+    return previous
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ingest(
+    paths: list[Path], index_root: Path, config: IngestConfig | None = None, rebuild: bool = False, progress: bool = True
+) -> IngestSummary:
+    """Bring the index at `index_root` up to date with the files under `paths`."""
+    config = config or IngestConfig()
+    started = time.perf_counter()
+    summary = IngestSummary()
+    previous = _previous(index_root, config, rebuild)
+    old_files = previous.manifest.files if previous else {}
+
+    files: dict[str, dict] = {}
+    nodes_by_file: dict[str, list[TextNode]] = {}
+    seen_hashes: dict[str, str] = {}
+    for path in discover(paths):
+        name = path.name
+        try:
+            if name in files:
+                raise LoadError(f"same file name as {files[name]['path']}")
+            digest = _file_hash(path)
+            if digest in seen_hashes:
+                raise LoadError(f"duplicate of {seen_hashes[digest]}")
+            if previous and old_files.get(name, {}).get("sha256") == digest:
+                files[name] = dict(old_files[name], path=str(path))
+                seen_hashes[digest] = name
+                continue
+            source = load_file(path)
+            doc = clean_document(source.name, source.text)
+            nodes = split_document(doc, config.max_chars, config.min_chars)
+            if not nodes:
+                raise LoadError("no text left after cleaning")
+        except (LoadError, OSError) as exc:
+            summary.skipped[name] = str(exc)
+            log.warning("skipped %s: %s", path, exc)
+            continue
+        seen_hashes[source.sha256] = name
+        files[name] = {"sha256": source.sha256, "title": doc.title, "encoding": source.encoding, "path": str(path)}
+        nodes_by_file[name] = nodes
+        summary.changed.append(name)
+
+    summary.removed = sorted(set(old_files) - set(files))
+    summary.files = len(files)
+    unchanged = previous is not None and not summary.changed and not summary.removed
+    if unchanged and previous.manifest.skipped == summary.skipped:
+        summary.unchanged, summary.chunks, summary.reused = True, len(previous.nodes), len(previous.nodes)
+        summary.index_path = str(previous.path)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    all_nodes: list[TextNode] = []
+    cache: dict[str, np.ndarray] = {}
+    if previous:
+        old_vectors = previous.vectors()
+        cache = {n.metadata["content_hash"]: old_vectors[i] for i, n in enumerate(previous.nodes)}
+        for node in previous.nodes:
+            if node.metadata["doc"] in files and node.metadata["doc"] not in nodes_by_file:
+                nodes_by_file.setdefault(node.metadata["doc"], []).append(node)
+    for name in files:
+        all_nodes += nodes_by_file.get(name, [])
+        files[name]["chunks"] = len(nodes_by_file.get(name, []))
+
+    embedder = load_embedder(config.embedder)
+    vectors, computed = embed_nodes(all_nodes, embedder, embedder.dim, cache, progress=progress)
+    bm25 = build_bm25(all_nodes, default_tokenizer())
+    manifest = Manifest(
+        embedder=config.embedder,
+        dim=embedder.dim,
+        chunker=config.chunker(),
+        tokenizer=default_tokenizer().name,
+        files={k: {kk: vv for kk, vv in v.items() if kk != "path"} for k, v in files.items()},
+        skipped=summary.skipped,
+    )
+    summary.index_path = str(write_index(index_root, manifest, all_nodes, vectors, bm25))
+    summary.chunks, summary.embedded, summary.reused = len(all_nodes), computed, len(all_nodes) - computed
+    summary.seconds = time.perf_counter() - started
+    return summary

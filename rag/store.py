@@ -1,0 +1,162 @@
+"""The on-disk index format: the one place where ingest (writer) and rag (reader) meet.
+
+Layout of an index root:
+    CURRENT                 name of the live version, replaced atomically
+    versions/<id>/manifest.json, nodes.jsonl, dense.faiss, bm25/
+A writer builds a complete new version directory, then swaps CURRENT with
+os.replace, so a reader sees the old index or the new one, never a mix, and
+an ingest killed midway leaves the previous index untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from llama_index.core.schema import TextNode
+
+FORMAT_VERSION = 1
+POINTER = "CURRENT"
+VERSIONS = "versions"
+KEEP_OLD_VERSIONS = 1  # readers that loaded the previous version may still be reading files
+
+
+class IndexLoadError(RuntimeError):
+    """The index cannot be used; the message says why and what to run."""
+
+
+@dataclass
+class Manifest:
+    embedder: str
+    dim: int
+    chunker: dict[str, Any]
+    tokenizer: str
+    files: dict[str, dict[str, Any]]
+    skipped: dict[str, str] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    created_at: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=2)
+
+
+@dataclass
+class StoredIndex:
+    """Everything the query side needs, as loaded from one version directory."""
+
+    path: Path
+    manifest: Manifest
+    nodes: list[TextNode]
+    dense: faiss.Index
+    bm25: Any  # bm25s.BM25
+
+    def vectors(self) -> np.ndarray:
+        return self.dense.reconstruct_n(0, self.dense.ntotal)
+
+
+def write_index(root: Path, manifest: Manifest, nodes: list[TextNode], vectors: np.ndarray, bm25: Any) -> Path:
+    """Write a new version and make it current atomically; return its directory."""
+    versions = root / VERSIONS
+    versions.mkdir(parents=True, exist_ok=True)
+    version_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    tmp = versions / f".tmp-{version_id}"
+    tmp.mkdir()
+    try:
+        manifest.created_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        manifest.counts = {"files": len(manifest.files), "chunks": len(nodes)}
+        dense = faiss.IndexFlatIP(manifest.dim)
+        if len(nodes):
+            dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(dense, str(tmp / "dense.faiss"))
+        with open(tmp / "nodes.jsonl", "w", encoding="utf-8") as f:
+            for node in nodes:
+                f.write(json.dumps(node.to_dict(), ensure_ascii=False) + "\n")
+        bm25.save(str(tmp / "bm25"), show_progress=False)
+        (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+        _fsync_dir(tmp)
+        final = versions / version_id
+        os.replace(tmp, final)
+        pointer_tmp = root / f".{POINTER}.{version_id}"
+        pointer_tmp.write_text(version_id, encoding="utf-8")
+        os.replace(pointer_tmp, root / POINTER)
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _prune(versions, keep={version_id})
+    return final
+
+
+def _fsync_dir(path: Path) -> None:
+    for p in [*path.iterdir(), path] if path.is_dir() else [path]:
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+
+
+def _prune(versions: Path, keep: set[str]) -> None:
+    """Delete abandoned temp dirs and all but the newest KEEP_OLD_VERSIONS old versions."""
+    old = sorted((p for p in versions.iterdir() if p.name not in keep), key=lambda p: p.name, reverse=True)
+    finished = [p for p in old if not p.name.startswith(".tmp-")]
+    for p in finished[KEEP_OLD_VERSIONS:] + [p for p in old if p.name.startswith(".tmp-")]:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def current_version(root: Path) -> Path:
+    pointer = root / POINTER
+    if not pointer.is_file():
+        raise IndexLoadError(f"no index at {root}: run `rag ingest` to build it")
+    path = root / VERSIONS / pointer.read_text(encoding="utf-8").strip()
+    if not path.is_dir():
+        raise IndexLoadError(f"index at {root} points to a missing version: run `rag ingest --rebuild`")
+    return path
+
+
+def read_manifest(root: Path) -> Manifest:
+    path = current_version(root) / "manifest.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        version = int(data.get("format_version", 0))
+    except (OSError, ValueError, AttributeError) as exc:
+        raise IndexLoadError(f"index manifest {path} is unreadable ({exc}): run `rag ingest --rebuild`") from exc
+    if version > FORMAT_VERSION:
+        raise IndexLoadError(
+            f"index at {root} was written by a newer seisaku-qa (format {version} > {FORMAT_VERSION}): "
+            "upgrade seisaku-qa or run `rag ingest --rebuild`"
+        )
+    if version < FORMAT_VERSION:
+        raise IndexLoadError(f"index at {root} has old format {version}: run `rag ingest --rebuild`")
+    try:
+        return Manifest(**data)
+    except TypeError as exc:
+        raise IndexLoadError(f"index manifest {path} is invalid ({exc}): run `rag ingest --rebuild`") from exc
+
+
+def read_index(root: Path) -> StoredIndex:
+    """Load the current version; any damage becomes an IndexLoadError naming the fix."""
+    import bm25s
+
+    manifest = read_manifest(root)
+    path = current_version(root)
+    try:
+        with open(path / "nodes.jsonl", encoding="utf-8") as f:
+            nodes = [TextNode.from_dict(json.loads(line)) for line in f if line.strip()]
+        dense = faiss.read_index(str(path / "dense.faiss"))
+        bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False)
+    except Exception as exc:  # noqa: BLE001 - every kind of damage gets the same advice
+        raise IndexLoadError(f"index at {path} is damaged ({type(exc).__name__}: {exc}): run `rag ingest --rebuild`") from exc
+    if not (len(nodes) == dense.ntotal == manifest.counts.get("chunks", -1)) or dense.d != manifest.dim:
+        raise IndexLoadError(
+            f"index at {path} is inconsistent ({len(nodes)} chunks, {dense.ntotal} vectors, "
+            f"manifest says {manifest.counts.get('chunks')}): run `rag ingest --rebuild`"
+        )
+    return StoredIndex(path, manifest, nodes, dense, bm25)

@@ -1,0 +1,73 @@
+"""Text normalization and tokenization shared by ingest and query time.
+
+Both sides must normalize identically, otherwise a query never matches the
+index; that is why this lives in the query library and ingest imports it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+
+# "A I" / "Ａ Ｉ" written with a space between the letters (PDF extraction artifact).
+_SPACED_AI = re.compile(r"(?<![A-Za-zＡ-Ｚａ-ｚ])([AＡ])[ \u3000]+([IＩ])(?![A-Za-zＡ-Ｚａ-ｚ])")
+_WHITESPACE = re.compile(r"\s+")
+
+# Parts of speech kept as BM25 terms: content words. Particles, auxiliaries,
+# symbols and light verbs (する, ある, なる ...) carry no topic.
+CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "副詞", "接尾辞", "接頭辞"})
+_LIGHT_POS2 = frozenset({"非自立可能"})
+
+
+def join_spaced_ai(text: str) -> str:
+    """Turn `A I` (an extraction artifact) into `AI`, keeping the letters' width."""
+    return _SPACED_AI.sub(r"\1\2", text)
+
+
+def normalize(text: str) -> str:
+    """Search form of a text: NFKC, `A I` joined, runs of whitespace collapsed."""
+    return _WHITESPACE.sub(" ", join_spaced_ai(unicodedata.normalize("NFKC", text))).strip()
+
+
+def squash(text: str) -> str:
+    """Comparison form: `normalize` with all whitespace removed (for evidence matching)."""
+    return _WHITESPACE.sub("", normalize(text))
+
+
+class Tokenizer:
+    """fugashi (unidic-lite) tokenizer producing BM25 terms.
+
+    MeCab taggers are not thread-safe, so each thread gets its own tagger.
+    """
+
+    name = "fugashi-unidic-lite/content-v1"
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _tagger(self):
+        tagger = getattr(self._local, "tagger", None)
+        if tagger is None:
+            import fugashi
+
+            tagger = self._local.tagger = fugashi.Tagger()
+        return tagger
+
+    def terms(self, text: str) -> list[str]:
+        """Content-word terms (base forms, lower-cased) of `text`."""
+        out: list[str] = []
+        for word in self._tagger()(normalize(text)):
+            feature = word.feature
+            if feature.pos1 not in CONTENT_POS or feature.pos2 in _LIGHT_POS2:
+                continue
+            base = getattr(feature, "orthBase", None) or word.surface
+            out.append(base.lower())
+        return out
+
+
+@lru_cache(maxsize=1)
+def default_tokenizer() -> Tokenizer:
+    """One shared tokenizer per process (the tagger dictionary load is the slow part)."""
+    return Tokenizer()
