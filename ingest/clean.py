@@ -51,55 +51,64 @@ class CleanDoc:
 # --- line numbers -------------------------------------------------------------
 
 _LEADING_NUMBER = re.compile(r"^(?:[-*]\s+)?(\d{1,2})(?:[\t ]+|$)")
+_TRAILING_NUMBER = re.compile(r"(\d{1,2})\s*$")
 _PAGE_LINES = 45  # a PDF page never has more numbered lines than this
+_MAX_SKIP = 3  # extraction sometimes drops a few numbers (4 → 6)
 
 
-def _trailing_number(text: str, expected: int | None) -> re.Match | None:
-    if expected is None:
-        return None
-    return re.search(rf"{expected}\s*$", text)
+def _trailing_number(text: str, accept) -> re.Match | None:
+    """The line-number suffix, trying the shortest digit run first (`20249` → year 2024 + line 9)."""
+    for digits in (1, 2):
+        m = re.search(rf"(\d{{{digits}}})\s*$", text)
+        if m and accept(int(m.group(1))):
+            return m
+    return None
 
 
-def _leading_number(text: str, expected: int | None) -> re.Match | None:
+def _leading_number(text: str, accept) -> re.Match | None:
     m = _LEADING_NUMBER.match(text)
-    return m if m and expected is not None and int(m.group(1)) == expected else None
+    return m if m and accept(int(m.group(1))) else None
 
 
 def _mark_numbers(lines: list[Line], find) -> int:
     """Strip a running page-line-number sequence found by `find`; return how many lines had one.
 
-    A number counts only when it continues the sequence (n, n+1, ...) or starts
-    a new page (1 followed by 2), so a year or article number at a line end is
-    not mistaken for one.
+    A number counts only when it continues the sequence (n, n+1, allowing a
+    small skip) or starts a new page (1-3 followed by its successor), so a
+    year or article number at a line edge is not mistaken for one.
     """
     text_lines = [ln for ln in lines if ln.text.strip()]
     expected: int | None = None
     count = 0
     for i, line in enumerate(text_lines):
-        m = find(line.text, expected)
+        m = None
+        if expected is not None:
+            m = find(line.text, lambda n, e=expected: e <= n <= e + _MAX_SKIP)
         if m is None:
             nxt = text_lines[i + 1].text if i + 1 < len(text_lines) else ""
-            first, second = find(line.text, 1), find(nxt, 2)
-            if first and second:
-                m, expected = first, 1
+            first = find(line.text, lambda n: 1 <= n <= 3)
+            if first and find(nxt, lambda n, f=int(first.group(1)): f < n <= f + _MAX_SKIP):
+                m = first
         if m is None:
             continue
+        number = int(m.group(1))
         line.text = (line.text[: m.start()] + line.text[m.end():]).rstrip(" \u3000")
         line.numbered = True
-        expected = expected + 1 if expected is not None and expected < _PAGE_LINES else None
+        expected = number + 1 if number < _PAGE_LINES else None
         count += 1
     return count
 
 
-def strip_line_numbers(lines: list[Line]) -> None:
-    """Remove page line numbers at line ends (000-style) or line starts (004-style)."""
+def strip_line_numbers(lines: list[Line]) -> str:
+    """Remove page line numbers at line ends (000-style) or starts (004-style); return which side."""
     text_count = sum(1 for ln in lines if ln.text.strip())
-    for find in (_trailing_number, _leading_number):
+    for side, find in (("end", _trailing_number), ("start", _leading_number)):
         trial = [Line(ln.no, ln.text) for ln in lines]
         if _mark_numbers(trial, find) >= 0.3 * max(text_count, 1):
             for line, done in zip(lines, trial):
                 line.text, line.numbered = done.text, done.numbered
-            return
+            return side
+    return ""
 
 
 # --- inline markup --------------------------------------------------------------
@@ -174,7 +183,7 @@ _SUPERSCRIPT_FOOTNOTE = re.compile(r"^\s*[⁽⁾⁰¹²³⁴⁵⁶⁷⁸⁹]+\s*
 _NUMBERED_FOOTNOTE = re.compile(r"^\s*\d{1,2} (?=\S)")
 
 
-def extract_footnotes(lines: list[Line], line_numbered: bool) -> tuple[list[Line], list[list[Line]]]:
+def extract_footnotes(lines: list[Line], trailing_numbers: bool) -> tuple[list[Line], list[list[Line]]]:
     """Split footnote definitions out of the running text.
 
     Footnotes sit at page ends, often in the middle of a sentence that goes on
@@ -186,7 +195,7 @@ def extract_footnotes(lines: list[Line], line_numbered: bool) -> tuple[list[Line
     for line in lines:
         raw = line.text
         m = _MD_FOOTNOTE.match(raw) or _SUPERSCRIPT_FOOTNOTE.match(raw)
-        if m is None and line_numbered and not line.numbered:
+        if m is None and trailing_numbers and not line.numbered:
             m = _NUMBERED_FOOTNOTE.match(raw)
         if m is not None:
             current = [Line(line.no, raw[m.end():])]
@@ -194,10 +203,10 @@ def extract_footnotes(lines: list[Line], line_numbered: bool) -> tuple[list[Line
             continue
         if current is not None:
             continues = raw.strip() and not line.numbered and not raw.lstrip().startswith("#")
-            if line_numbered and continues:
+            if trailing_numbers and continues:
                 current.append(line)
                 continue
-            if not raw.strip() and not line_numbered:
+            if not raw.strip() and not trailing_numbers:
                 current = None
                 continue
             current = None
@@ -221,6 +230,7 @@ _HEADING_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("paren_title", re.compile(r"^[（(][^()（）]{2,40}[)）]$")),
 ]
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+_DOTTED = re.compile(r"^\d+(?:\.\d+)*(?=\s)")
 MAX_HEADING_CHARS = 70
 
 
@@ -235,7 +245,15 @@ def heading_of(text: str, after_blank: bool = True) -> tuple[str, int, str] | No
     """
     m = _MD_HEADING.match(text)
     if m:
+        # the source's `#` levels are inconsistent; a numbering style in the title is a better guide
         title = m.group(2).strip()
+        dotted = _DOTTED.match(title)
+        if dotted:
+            depth = dotted.group(0).count(".") + 1
+            return f"dotted{depth}", depth, title
+        styled = next((key for key, pattern in _HEADING_PATTERNS if pattern.match(title)), None)
+        if styled:
+            return styled, 0, title
         return (f"md{len(m.group(1))}", len(m.group(1)), title) if title else None
     stripped = text.strip()
     if not stripped or len(stripped) > MAX_HEADING_CHARS or "\t" in stripped:
@@ -252,7 +270,7 @@ def heading_of(text: str, after_blank: bool = True) -> tuple[str, int, str] | No
 
 # --- blocks ----------------------------------------------------------------------------
 
-_BULLET = re.compile(r"^\s*(?:[-*•●○◦▪■□◆◇➡→]\s+|・\s*)")
+_BULLET = re.compile(r"^\s*(?:(?:[-*•●○◦▪■□◆◇➡→▶✓]\s*)+|・\s*)+")
 _SENTENCE_END = "。！？!?"
 
 
@@ -358,10 +376,10 @@ def _title(blocks: list[Block], fallback: str) -> str:
 def clean_document(name: str, text: str) -> CleanDoc:
     """Clean one document's raw text into blocks with a line map and a title."""
     lines = [Line(i + 1, t.rstrip(" \u3000\r")) for i, t in enumerate(text.split("\n"))]
-    strip_line_numbers(lines)
-    line_numbered = sum(ln.numbered for ln in lines) > 0
+    numbered_side = strip_line_numbers(lines)
+    line_numbered = bool(numbered_side)
     lines = drop_noise(lines)
-    body, notes = extract_footnotes(lines, line_numbered)
+    body, notes = extract_footnotes(lines, numbered_side == "end")
     blocks = build_blocks(body, line_numbered)
     for note in notes:
         block = Block("footnote", "", [])

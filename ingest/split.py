@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from ingest.clean import Block, CleanDoc
+from rag.text import sentence_spans
 
 SPLITTER_VERSION = "split-v1"
 DEFAULT_MAX_CHARS = 400
@@ -22,9 +23,8 @@ FOOTNOTE_SECTION = "脚注"
 
 # metadata keys shown to the embedder / LLM besides the text (the rest are bookkeeping)
 CONTEXT_KEYS = ("title", "section")
-_BOOKKEEPING_KEYS = ["doc", "line_start", "line_end", "char_start", "char_end", "content_hash"]
+_BOOKKEEPING_KEYS = ["doc", "line_start", "line_end", "char_start", "char_end", "line_runs", "content_hash"]
 
-_SENTENCE = re.compile(r".+?(?:[。！？!?]+[」』）)]*|$)", re.DOTALL)
 _SOFT_BREAK = re.compile(r"[、，,；;]")
 
 
@@ -39,8 +39,7 @@ class _Unit:
 def _sentences(text: str, max_chars: int) -> list[tuple[int, int]]:
     """Sentence spans of a paragraph; a sentence longer than max_chars is cut at commas."""
     spans: list[tuple[int, int]] = []
-    for m in _SENTENCE.finditer(text):
-        start, end = m.start(), m.end()
+    for start, end in sentence_spans(text):
         while end - start > max_chars:
             window = text[start : start + max_chars]
             cuts = [c.end() for c in _SOFT_BREAK.finditer(window)]
@@ -74,8 +73,10 @@ class _SectionPath:
         key, rank = block.heading_key, block.heading_rank
         for i, (k, r, _) in enumerate(self.stack):
             same_style = k == key
-            shallower_md = bool(rank) and bool(r) and k.startswith("md") and key.startswith("md") and r >= rank
-            if same_style or shallower_md:
+            # explicit-level styles (md3, dotted2 ...) close every heading of their family at the same depth or deeper
+            same_family = k.rstrip("0123456789") == key.rstrip("0123456789")
+            deeper_level = bool(rank) and bool(r) and same_family and r >= rank
+            if same_style or deeper_level:
                 del self.stack[i:]
                 break
         self.stack.append((key, rank, block.text))
@@ -128,6 +129,15 @@ def _pack(units: list[_Unit], max_chars: int, min_chars: int) -> list[list[_Unit
     return chunks
 
 
+def _line_runs(lines: list[int]) -> list[list[int]]:
+    """[[offset, line], ...]: where in the chunk text each new source line begins."""
+    runs: list[list[int]] = []
+    for offset, line in enumerate(lines):
+        if not runs or runs[-1][1] != line:
+            runs.append([offset, line])
+    return runs
+
+
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
@@ -142,6 +152,7 @@ def split_document(doc: CleanDoc, max_chars: int = DEFAULT_MAX_CHARS, min_chars:
         text = full_text[start:end].strip()
         if not text:
             continue
+        start += len(full_text[start:end]) - len(full_text[start:end].lstrip())
         body = [u for u in group if not u.is_heading] or group
         node_id = f"{doc.name}#{len(nodes):04d}"
         node = TextNode(
@@ -154,7 +165,8 @@ def split_document(doc: CleanDoc, max_chars: int = DEFAULT_MAX_CHARS, min_chars:
                 "line_start": line_map[start],
                 "line_end": line_map[end - 1],
                 "char_start": start,
-                "char_end": end,
+                "char_end": start + len(text),
+                "line_runs": _line_runs(line_map[start : start + len(text)]),
             },
             excluded_embed_metadata_keys=list(_BOOKKEEPING_KEYS),
             excluded_llm_metadata_keys=list(_BOOKKEEPING_KEYS),
@@ -173,4 +185,6 @@ def search_text(node: TextNode) -> str:
     """What the embedder and BM25 see: title and section path, then the chunk text."""
     from llama_index.core.schema import MetadataMode
 
-    return node.get_content(metadata_mode=MetadataMode.EMBED)
+    from rag.text import normalize
+
+    return normalize(node.get_content(metadata_mode=MetadataMode.EMBED))

@@ -63,6 +63,17 @@ class StoredIndex:
         return self.dense.reconstruct_n(0, self.dense.ntotal)
 
 
+def lines_of_span(line_runs: list[list[int]], start: int, end: int) -> tuple[int, int]:
+    """Source line span (from a node's `line_runs` metadata) of chunk characters [start, end)."""
+    first = last = line_runs[0][1]
+    for offset, line in line_runs:
+        if offset <= start:
+            first = line
+        if offset < end:
+            last = line
+    return first, max(first, last)
+
+
 def write_index(root: Path, manifest: Manifest, nodes: list[TextNode], vectors: np.ndarray, bm25: Any) -> Path:
     """Write a new version and make it current atomically; return its directory."""
     versions = root / VERSIONS

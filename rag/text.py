@@ -14,6 +14,7 @@ from functools import lru_cache
 # "A I" / "Ａ Ｉ" written with a space between the letters (PDF extraction artifact).
 _SPACED_AI = re.compile(r"(?<![A-Za-zＡ-Ｚａ-ｚ])([AＡ])[ \u3000]+([IＩ])(?![A-Za-zＡ-Ｚａ-ｚ])")
 _WHITESPACE = re.compile(r"\s+")
+_SENTENCE = re.compile(r"[^\n]+?(?:[。！？!?]+[」』）)]*|$)", re.MULTILINE)
 
 # Parts of speech kept as BM25 terms: content words. Particles, auxiliaries,
 # symbols and light verbs (する, ある, なる ...) carry no topic.
@@ -34,6 +35,18 @@ def normalize(text: str) -> str:
 def squash(text: str) -> str:
     """Comparison form: `normalize` with all whitespace removed (for evidence matching)."""
     return _WHITESPACE.sub("", normalize(text))
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence: ends at 。！？ or at a line break (list items, table rows)."""
+    spans = []
+    for m in _SENTENCE.finditer(text):
+        start, end = m.start(), m.end()
+        chunk = text[start:end]
+        start += len(chunk) - len(chunk.lstrip())
+        if start < end and text[start:end].strip():
+            spans.append((start, end))
+    return spans
 
 
 class Tokenizer:

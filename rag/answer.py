@@ -1,0 +1,181 @@
+"""The offline answer: pick the retrieved sentences that answer the question, cite each one.
+
+No LLM: every sentence of the answer is copied from a passage, so it is
+grounded by construction; what can go wrong is choosing the wrong sentence,
+which the question-type boosts and term weighting below try to avoid.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+
+from llama_index.core.schema import NodeWithScore
+
+from rag.store import lines_of_span
+from rag.text import Tokenizer, normalize, sentence_spans
+
+NOT_FOUND = "資料には記載が見つかりませんでした。"
+
+_DATE = re.compile(r"(\d{4}|令和|平成|[0-9０-９]+)\s*(年|月|日)|年度")
+_NUMBER = re.compile(r"[0-9０-９]")
+_DEFINITION = re.compile(r"とは|をいう|という|を指す|と定義")
+_ASKS_DATE = re.compile(r"いつ|何年|何月|何日|日付|時期|when", re.IGNORECASE)
+_ASKS_NUMBER = re.compile(r"何件|何人|何社|何回|何か国|何組織|いくつ|何割|何%|何％|どのくらい|数は|人数|how many", re.IGNORECASE)
+_ASKS_DEFINITION = re.compile(r"とは|何ですか|どういう|意味|定義|what is", re.IGNORECASE)
+MAX_SENTENCES = 3
+MAX_ANSWER_CHARS = 360
+SECOND_SENTENCE_RATIO = 0.75  # a further sentence must score this close to the best one
+
+
+@dataclass
+class Citation:
+    """One numbered source: the passage and the exact evidence span inside it."""
+
+    n: int
+    doc: str
+    title: str
+    section: str
+    lines: tuple[int, int]  # source lines of the evidence
+    text: str  # the whole passage
+    evidence_start: int  # offsets of the evidence in `text`
+    evidence_end: int
+    score: float
+    chunk_id: str
+
+    @property
+    def evidence(self) -> str:
+        return self.text[self.evidence_start : self.evidence_end]
+
+
+@dataclass
+class Answer:
+    question: str
+    query: str  # the standalone query actually searched (after follow-up resolution)
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    related: list[Citation] = field(default_factory=list)  # closest passages when abstaining
+    abstained: bool = False
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    notice: str = ""  # e.g. why an LLM answer fell back to the extractive one
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for key in ("citations", "related"):
+            for cite, obj in zip(out[key], getattr(self, key)):
+                cite["evidence"] = obj.evidence
+                cite["lines"] = list(obj.lines)
+        return out
+
+
+def citation_for(hit: NodeWithScore, n: int, span: tuple[int, int] | None = None) -> Citation:
+    """A citation of `hit`; the evidence is `span` of its text, or the whole passage."""
+    node = hit.node
+    text = node.get_content()
+    start, end = span or (0, len(text))
+    meta = node.metadata
+    runs = meta.get("line_runs") or [[0, meta.get("line_start", 0)]]
+    return Citation(
+        n=n,
+        doc=meta["doc"],
+        title=meta.get("title", meta["doc"]),
+        section=meta.get("section", ""),
+        lines=lines_of_span(runs, start, end),
+        text=text,
+        evidence_start=start,
+        evidence_end=end,
+        score=float(hit.score or 0.0),
+        chunk_id=node.node_id,
+    )
+
+
+@dataclass
+class _Candidate:
+    hit_rank: int
+    span: tuple[int, int]
+    text: str
+    score: float
+    terms: set[str]
+
+
+class ExtractiveComposer:
+    """Scores every sentence of the top passages against the question; cites the best ones."""
+
+    def __init__(self, tokenizer: Tokenizer, idf: dict[str, float], passages: int = 3) -> None:
+        self.tokenizer = tokenizer
+        self.idf = idf
+        self.passages = passages
+
+    def _weight(self, term: str) -> float:
+        return self.idf.get(term, max(self.idf.values(), default=1.0))
+
+    def candidates(self, question: str, hits: list[NodeWithScore]) -> list[_Candidate]:
+        q_terms = set(self.tokenizer.terms(question))
+        total = sum(self._weight(t) for t in q_terms) or 1.0
+        wants_date = bool(_ASKS_DATE.search(question))
+        wants_number = bool(_ASKS_NUMBER.search(question))
+        wants_definition = bool(_ASKS_DEFINITION.search(question))
+        out: list[_Candidate] = []
+        for rank, hit in enumerate(hits[: self.passages]):
+            text = hit.node.get_content()
+            for start, end in sentence_spans(text):
+                sentence = text[start:end]
+                s_terms = set(self.tokenizer.terms(sentence))
+                overlap = sum(self._weight(t) for t in q_terms & s_terms) / total
+                score = overlap + 0.12 / (rank + 1)
+                plain = normalize(sentence)
+                if wants_date and _DATE.search(plain):
+                    score += 0.25
+                if wants_number and _NUMBER.search(plain):
+                    score += 0.2
+                if wants_definition and _DEFINITION.search(plain):
+                    score += 0.2
+                if len(plain) < 12:
+                    score *= 0.5  # headings and fragments rarely answer anything
+                out.append(_Candidate(rank, (start, end), sentence, score, s_terms & q_terms))
+        return sorted(out, key=lambda c: -c.score)
+
+    def compose(self, question: str, hits: list[NodeWithScore]) -> tuple[str, list[Citation], float]:
+        """(answer text with [n] markers, citations, best sentence score)."""
+        ranked = self.candidates(question, hits)
+        if not ranked:
+            return "", [], 0.0
+        best = ranked[0].score
+        chosen: list[_Candidate] = [ranked[0]]
+        covered = set(ranked[0].terms)
+        for cand in ranked[1:]:
+            if len(chosen) >= MAX_SENTENCES or cand.score < SECOND_SENTENCE_RATIO * best:
+                break
+            length = sum(len(c.text) for c in chosen) + len(cand.text)
+            if length > MAX_ANSWER_CHARS or normalize(cand.text) in {normalize(c.text) for c in chosen}:
+                continue
+            if cand.terms - covered or cand.hit_rank == chosen[0].hit_rank:
+                chosen.append(cand)
+                covered |= cand.terms
+        # read in document order within a passage, passages in rank order
+        chosen.sort(key=lambda c: (c.hit_rank, c.span[0]))
+        citations: list[Citation] = []
+        number_of: dict[int, int] = {}
+        parts: list[str] = []
+        for cand in chosen:
+            if cand.hit_rank not in number_of:
+                number_of[cand.hit_rank] = len(number_of) + 1
+                first = [c for c in chosen if c.hit_rank == cand.hit_rank]
+                span = (min(c.span[0] for c in first), max(c.span[1] for c in first))
+                citations.append(citation_for(hits[cand.hit_rank], number_of[cand.hit_rank], span))
+            parts.append(f"{cand.text.strip()}[{number_of[cand.hit_rank]}]")
+        return "".join(parts), citations, best
+
+
+def idf_from_bm25(bm25) -> dict[str, float]:
+    """Term weights from the BM25 index's document frequencies (no re-tokenizing at load)."""
+    indptr = bm25.scores["indptr"]
+    n_docs = max(int(bm25.scores.get("num_docs", 0)), 1)
+    out = {}
+    for term, col in bm25.vocab_dict.items():
+        if col + 1 >= len(indptr):  # bm25s' placeholder for empty documents has no column
+            continue
+        df = int(indptr[col + 1] - indptr[col])
+        out[term] = math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+    return out

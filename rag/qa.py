@@ -1,0 +1,107 @@
+"""PolicyQA: the library entry point (retrieve passages, answer with citations or abstain)."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import NodeWithScore
+
+from rag.answer import NOT_FOUND, Answer, ExtractiveComposer, citation_for, idf_from_bm25
+from rag.config import DEFAULT_INDEX_DIR
+from rag.embedders import load_embedder
+from rag.followup import Turn, resolve_followup
+from rag.retrieve import HybridRetriever, Signals
+from rag.store import IndexLoadError, StoredIndex, read_index
+from rag.text import Tokenizer, default_tokenizer
+
+MAX_QUESTION_CHARS = 2000
+
+
+class QueryError(ValueError):
+    """The question cannot be searched as given; the message is shown to the user."""
+
+
+@dataclass
+class AbstainPolicy:
+    """Abstain when the best passage is neither semantically close nor shares the question's terms.
+
+    Thresholds calibrated on eval/questions.jsonl (see README, "Abstention").
+    """
+
+    min_dense: float = 0.845
+    min_coverage: float = 0.5
+    min_sentence: float = 0.35
+
+    def abstain(self, signals: Signals, sentence_score: float) -> bool:
+        if signals.dense_top >= self.min_dense + 0.03:
+            return False
+        close = signals.dense_top >= self.min_dense
+        supported = signals.term_coverage >= self.min_coverage and sentence_score >= self.min_sentence
+        return not (close and supported)
+
+
+def validate_question(question: str) -> str:
+    """Strip control characters; reject empty, symbol-only and over-long questions with a clear message."""
+    if not isinstance(question, str):
+        raise QueryError("質問は文字列で入力してください。")
+    cleaned = "".join(ch for ch in question if unicodedata.category(ch)[0] != "C" or ch in "\n\t").strip()
+    if not cleaned:
+        raise QueryError("質問が空です。調べたい内容を入力してください。")
+    if len(cleaned) > MAX_QUESTION_CHARS:
+        raise QueryError(f"質問が長すぎます（{len(cleaned):,} 文字）。{MAX_QUESTION_CHARS:,} 文字以内で入力してください。")
+    if not any(unicodedata.category(ch)[0] in "LN" for ch in cleaned):
+        raise QueryError("質問に文字が含まれていません。言葉で質問を入力してください。")
+    return cleaned
+
+
+class PolicyQA:
+    """Hybrid retriever plus extractive, cited answers over one index. Safe to share across threads."""
+
+    def __init__(self, index: StoredIndex, embedder: BaseEmbedding, tokenizer: Tokenizer | None = None) -> None:
+        self.index = index
+        self.tokenizer = tokenizer or default_tokenizer()
+        self.retriever = HybridRetriever(index, embedder, self.tokenizer)
+        self.composer = ExtractiveComposer(self.tokenizer, idf_from_bm25(index.bm25))
+        self.abstain_policy = AbstainPolicy()
+
+    @classmethod
+    def load(cls, index_dir: str | Path | None = None, embedder: BaseEmbedding | None = None) -> PolicyQA:
+        """Load the index (default `./index`, or $SEISAKU_QA_INDEX) and the embedder it was built with."""
+        index = read_index(Path(index_dir) if index_dir else DEFAULT_INDEX_DIR)
+        if embedder is None:
+            embedder = load_embedder(index.manifest.embedder)
+        elif getattr(embedder, "dim", index.manifest.dim) != index.manifest.dim:
+            raise IndexLoadError(
+                f"embedder {embedder.model_name} does not match the index (built with {index.manifest.embedder}): "
+                f"run `rag ingest --rebuild --embedder ...`"
+            )
+        return cls(index, embedder)
+
+    @property
+    def documents(self) -> dict[str, str]:
+        """File name → title of every indexed document."""
+        return {name: info.get("title", name) for name, info in self.index.manifest.files.items()}
+
+    def retrieve(self, question: str, k: int = 5, docs: list[str] | None = None) -> list[NodeWithScore]:
+        return self.retriever.search(validate_question(question), k, docs)
+
+    def ask(
+        self, question: str, history: list[Turn] | None = None, k: int = 5, docs: list[str] | None = None
+    ) -> Answer:
+        """Answer from the documents with [n] citations, or abstain with the closest passages as related."""
+        question = validate_question(question)
+        t0 = time.perf_counter()
+        query = resolve_followup(question, history or [], self.tokenizer)
+        retrieval = self.retriever.retrieve_scored(query, max(k, 1), docs)
+        t1 = time.perf_counter()
+        text, citations, sentence_score = self.composer.compose(query, retrieval.hits)
+        t2 = time.perf_counter()
+        timings = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000}
+        if not citations or self.abstain_policy.abstain(retrieval.signals, sentence_score):
+            related = [citation_for(hit, i + 1) for i, hit in enumerate(retrieval.hits[:3])]
+            return Answer(question, query, NOT_FOUND, [], related, True, timings)
+        return Answer(question, query, text, citations, [], False, timings)

@@ -1,0 +1,131 @@
+"""Hybrid retrieval: dense (FAISS, e5) and BM25 (fugashi terms), fused by reciprocal rank.
+
+Exposed as a llama-index `BaseRetriever`, so it drops into query and chat
+engines, and as `search()` for direct use with per-call k and document filter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from rag.store import StoredIndex
+from rag.text import Tokenizer, normalize
+
+RRF_K = 60  # the usual reciprocal-rank-fusion constant
+CANDIDATES = 50  # per retriever, before fusion
+
+
+@dataclass
+class Signals:
+    """Per-query evidence strength, used to decide whether to abstain."""
+
+    dense_top: float  # best cosine similarity among the returned hits
+    term_coverage: float  # share of query terms that occur in the best hit
+
+
+@dataclass
+class Retrieval:
+    hits: list[NodeWithScore]
+    signals: Signals
+
+
+class HybridRetriever(BaseRetriever):
+    """Fuses dense and BM25 rankings; thread-safe for concurrent readers."""
+
+    def __init__(
+        self,
+        index: StoredIndex,
+        embedder: BaseEmbedding,
+        tokenizer: Tokenizer,
+        similarity_top_k: int = 5,
+        docs: list[str] | None = None,
+        dense_weight: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.index = index
+        self.embedder = embedder
+        self.tokenizer = tokenizer
+        self.similarity_top_k = similarity_top_k
+        self.docs = docs
+        self.dense_weight = dense_weight
+        self._doc_of = np.array([n.metadata["doc"] for n in index.nodes])
+        self._vocab = index.bm25.vocab_dict
+        self._by_id = {n.node_id: n for n in index.nodes}
+
+    # llama-index entry point
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return self.search(query_bundle.query_str, self.similarity_top_k, self.docs)
+
+    def _mask(self, docs: list[str] | None) -> np.ndarray | None:
+        return None if not docs else np.isin(self._doc_of, list(docs))
+
+    def dense_scores(self, query: str) -> np.ndarray:
+        """Cosine similarity of the query to every chunk (exact search; the corpus is small)."""
+        vector = np.asarray(self.embedder.get_query_embedding(query), dtype=np.float32)[None, :]
+        n = self.index.dense.ntotal
+        scores, ids = self.index.dense.search(vector, n)
+        out = np.full(n, -1.0, dtype=np.float32)
+        valid = ids[0] >= 0
+        out[ids[0][valid]] = scores[0][valid]
+        return out
+
+    def query_terms(self, query: str) -> list[str]:
+        return [t for t in self.tokenizer.terms(query) if t in self._vocab]
+
+    def bm25_scores(self, terms: list[str]) -> np.ndarray:
+        if not terms:
+            return np.zeros(len(self.index.nodes), dtype=np.float32)
+        return np.asarray(self.index.bm25.get_scores(terms), dtype=np.float32)
+
+    def search(self, query: str, k: int = 5, docs: list[str] | None = None) -> list[NodeWithScore]:
+        """Top-k chunks for `query`, optionally only from the named documents."""
+        return self.retrieve_scored(query, k, docs).hits
+
+    def retrieve_scored(self, query: str, k: int = 5, docs: list[str] | None = None) -> Retrieval:
+        """Top-k chunks plus the signals the abstention decision needs."""
+        query = normalize(query)
+        n = len(self.index.nodes)
+        if n == 0 or not query:
+            return Retrieval([], Signals(0.0, 0.0))
+        dense = self.dense_scores(query)
+        terms = self.query_terms(query)
+        sparse = self.bm25_scores(terms)
+        mask = self._mask(docs)
+        fused = np.zeros(n, dtype=np.float64)
+        for scores, weight in ((dense, self.dense_weight), (sparse, 1.0)):
+            ranked = np.argsort(-scores, kind="stable")
+            if mask is not None:
+                ranked = ranked[mask[ranked]]
+            if scores is sparse:
+                ranked = ranked[sparse[ranked] > 0]
+            ranked = ranked[:CANDIDATES]
+            fused[ranked] += weight / (RRF_K + np.arange(1, len(ranked) + 1))
+        order = [int(i) for i in np.argsort(-fused, kind="stable")[:k] if fused[i] > 0]
+        hits = [NodeWithScore(node=self.index.nodes[i], score=float(fused[i])) for i in order]
+        best = order[0] if order else None
+        signals = Signals(
+            dense_top=float(max((dense[i] for i in order), default=0.0)),
+            term_coverage=_coverage(terms, self.index.nodes[best], self.tokenizer) if best is not None else 0.0,
+        )
+        return Retrieval(hits, signals)
+
+    def neighbours(self, node: TextNode) -> tuple[TextNode | None, TextNode | None]:
+        """The chunks before and after `node` in its document."""
+        by_id = self._by_id
+        prev_info, next_info = node.prev_node, node.next_node
+        return (
+            by_id.get(prev_info.node_id) if prev_info else None,
+            by_id.get(next_info.node_id) if next_info else None,
+        )
+
+
+def _coverage(terms: list[str], node: TextNode, tokenizer: Tokenizer) -> float:
+    if not terms:
+        return 0.0
+    present = set(tokenizer.terms(node.get_content()))
+    return sum(1 for t in set(terms) if t in present) / len(set(terms))
