@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from rag.text import join_spaced_ai, squash
 
-CLEANER_VERSION = "clean-v1"
+CLEANER_VERSION = "clean-v2"
 
 
 @dataclass
@@ -121,7 +121,8 @@ _ESCAPE = re.compile(r"\\([_*\[\]#()`])")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 _AUTOLINK = re.compile(r"<(https?://[^>\s]+)>")
 _PRIVATE_USE_BULLET = re.compile(r"[\ue000-\uf8ff]")  # Wingdings bullets from the PDF
-_FOOTNOTE_REF = re.compile(r"(?<=[^\d\s]) \d{1,2}(?=」)")  # 「広島 AI プロセス 1」 in 000
+# footnote marks left inline by the extraction: 「広島 AI プロセス 1」, 電子透かし 7や, 状況である 9。
+_FOOTNOTE_REF = re.compile(r"(?<=[^\d\s]) \d{1,2}(?=」)|(?<=[\u3040-\u30ff\u4e00-\u9fff]) \d{1,2}(?=[\u3040-\u30ff\u4e00-\u9fff。、])")
 
 
 def clean_inline(text: str) -> str:
@@ -143,6 +144,9 @@ def clean_inline(text: str) -> str:
 _PAGE_NUMBER = re.compile(r"^\s*[-－—‐]?\s*\d{1,3}\s*[-－—‐]?\s*$")
 _DOT_LEADER = re.compile(r"(\.{4,}|…{2,}|‥{2,}|・{4,}|\.{2,}\s*\t\s*\d+\s*$)")
 _URL_ONLY = re.compile(r"^\s*(?:https?://\S+|www\.\S+)\s*$")
+# the wrapped tail of a long footnote URL: one ASCII token with a path separator or file suffix
+_URL_FRAGMENT = re.compile(r"^\s*[A-Za-z0-9_\-./%#?=&~:\\]*(?:/|\.pdf|\.html?)[A-Za-z0-9_\-./%#?=&~:\\]*\s*$")
+_LEADING_NOTE_NUMBER = re.compile(r"^\s*\d{1,3}\s+(?=\S*(?:https?://|www\.))")
 _RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
 _TOC_TITLES = {"目次", "全体構成", "contents", "tableofcontents"}
 
@@ -170,7 +174,8 @@ def drop_noise(lines: list[Line]) -> list[Line]:
             in_toc = False
         if _DOT_LEADER.search(text) or _PAGE_NUMBER.match(text) or _RULE.match(text):
             continue
-        if _URL_ONLY.match(text):
+        plain = _LEADING_NOTE_NUMBER.sub("", clean_inline(text))
+        if _URL_ONLY.match(plain) or _URL_FRAGMENT.match(plain):
             continue
         kept.append(line)
     return kept
@@ -270,7 +275,7 @@ def heading_of(text: str, after_blank: bool = True) -> tuple[str, int, str] | No
 
 # --- blocks ----------------------------------------------------------------------------
 
-_BULLET = re.compile(r"^\s*(?:(?:[-*•●○◦▪■□◆◇➡→▶✓]\s*)+|・\s*)+")
+_BULLET = re.compile(r"^\s*(?:[-*○]\s+|[•●◦▪■□◆◇➡→▶✓・]\s*)+")
 _SENTENCE_END = "。！？!?"
 
 

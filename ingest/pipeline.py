@@ -60,21 +60,28 @@ class IngestConfig:
         return {"cleaner": CLEANER_VERSION, "splitter": SPLITTER_VERSION, "max_chars": self.max_chars, "min_chars": self.min_chars}
 
 
-def _previous(root: Path, config: IngestConfig, rebuild: bool) -> StoredIndex | None:
-    """The current index if it can seed an incremental run (same embedder and chunker)."""
+def _previous(root: Path, config: IngestConfig, rebuild: bool) -> tuple[StoredIndex | None, StoredIndex | None]:
+    """(index whose chunks can be reused, index whose vectors can be reused).
+
+    Chunks are reusable only with the same chunker and tokenizer; vectors
+    (keyed by the hash of what was embedded) whenever the embedder is the same.
+    """
     if rebuild:
-        return None
+        return None, None
     try:
         previous = read_index(root)
     except IndexLoadError as exc:
         if (root / "CURRENT").exists():
             log.warning("previous index not reusable, rebuilding: %s", exc)
-        return None
+        return None, None
     m = previous.manifest
-    if m.embedder != config.embedder or m.chunker != config.chunker() or m.tokenizer != default_tokenizer().name:
-        log.info("embedder or chunker changed: rebuilding from scratch")
-        return None
-    return previous
+    if m.embedder != config.embedder:
+        log.info("embedder changed: re-embedding everything")
+        return None, None
+    if m.chunker != config.chunker() or m.tokenizer != default_tokenizer().name:
+        log.info("chunker changed: re-chunking every file (unchanged chunks keep their vectors)")
+        return None, previous
+    return previous, previous
 
 
 def _file_hash(path: Path) -> str:
@@ -88,7 +95,7 @@ def ingest(
     config = config or IngestConfig()
     started = time.perf_counter()
     summary = IngestSummary()
-    previous = _previous(index_root, config, rebuild)
+    previous, vector_source = _previous(index_root, config, rebuild)
     old_files = previous.manifest.files if previous else {}
 
     files: dict[str, dict] = {}
@@ -131,9 +138,10 @@ def ingest(
 
     all_nodes: list[TextNode] = []
     cache: dict[str, np.ndarray] = {}
+    if vector_source:
+        old_vectors = vector_source.vectors()
+        cache = {n.metadata["content_hash"]: old_vectors[i] for i, n in enumerate(vector_source.nodes)}
     if previous:
-        old_vectors = previous.vectors()
-        cache = {n.metadata["content_hash"]: old_vectors[i] for i, n in enumerate(previous.nodes)}
         for node in previous.nodes:
             if node.metadata["doc"] in files and node.metadata["doc"] not in nodes_by_file:
                 nodes_by_file.setdefault(node.metadata["doc"], []).append(node)

@@ -56,13 +56,14 @@ class Answer:
     text: str
     citations: list[Citation] = field(default_factory=list)
     related: list[Citation] = field(default_factory=list)  # closest passages when abstaining
+    passages: list[Citation] = field(default_factory=list)  # everything retrieved, ranked
     abstained: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
     notice: str = ""  # e.g. why an LLM answer fell back to the extractive one
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        for key in ("citations", "related"):
+        for key in ("citations", "related", "passages"):
             for cite, obj in zip(out[key], getattr(self, key)):
                 cite["evidence"] = obj.evidence
                 cite["lines"] = list(obj.lines)

@@ -101,7 +101,8 @@ class PolicyQA:
         text, citations, sentence_score = self.composer.compose(query, retrieval.hits)
         t2 = time.perf_counter()
         timings = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000}
+        passages = [citation_for(hit, i + 1) for i, hit in enumerate(retrieval.hits)]
         if not citations or self.abstain_policy.abstain(retrieval.signals, sentence_score):
-            related = [citation_for(hit, i + 1) for i, hit in enumerate(retrieval.hits[:3])]
-            return Answer(question, query, NOT_FOUND, [], related, True, timings)
-        return Answer(question, query, text, citations, [], False, timings)
+            return Answer(question, query, NOT_FOUND, related=passages[:3], passages=passages, abstained=True,
+                          timings_ms=timings)
+        return Answer(question, query, text, citations=citations, passages=passages, timings_ms=timings)

@@ -1,0 +1,1 @@
+"""Grounding benchmark: question sets, metrics, the runner and its reports."""

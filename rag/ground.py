@@ -1,0 +1,82 @@
+"""Grounding check: is each answer sentence supported by the passage it cites?
+
+A sentence is supported when it cites a passage and either appears in it
+verbatim (after normalization) or its content words are nearly all there and
+every number/date in it occurs in that passage. A number that appears in no
+cited passage always makes the sentence unsupported.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.text import Tokenizer, normalize, sentence_spans, squash
+
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+MIN_TERM_SUPPORT = 0.8
+
+
+@dataclass
+class SentenceCheck:
+    sentence: str
+    cited: list[int]
+    supported: bool
+    reason: str = ""
+
+
+def split_answer(answer: str) -> list[tuple[str, list[int]]]:
+    """Answer sentences (markers removed), each with the citation numbers it carries.
+
+    A marker belongs to the sentence it closes: 「…施行された。[1]」 and 「…施行された[1]。」 alike.
+    """
+    plain_parts: list[str] = []
+    markers: list[tuple[int, int]] = []  # (offset in plain text, citation number)
+    pos = 0
+    for m in _MARKER.finditer(answer):
+        plain_parts.append(answer[pos : m.start()])
+        markers.append((sum(map(len, plain_parts)), int(m.group(1))))
+        pos = m.end()
+    plain_parts.append(answer[pos:])
+    plain = "".join(plain_parts)
+    spans = sentence_spans(plain)
+    cited: list[list[int]] = [[] for _ in spans]
+    for offset, number in markers:
+        owner = next((i for i, (s, e) in enumerate(spans) if s < offset <= e), None)
+        if owner is None:
+            owner = max((i for i, (s, _) in enumerate(spans) if s < offset), default=0)
+        if spans and number not in cited[owner]:
+            cited[owner].append(number)
+    return [(plain[s:e].strip(), c) for (s, e), c in zip(spans, cited)]
+
+
+def check_sentence(sentence: str, passages: list[str], tokenizer: Tokenizer) -> tuple[bool, str]:
+    if not passages:
+        return False, "no citation"
+    plain = squash(sentence)
+    if any(plain in squash(p) for p in passages):
+        return True, "verbatim"
+    joined = normalize(" ".join(passages))
+    known = set(_NUMBER.findall(joined))
+    numbers = [n for n in _NUMBER.findall(normalize(sentence)) if n not in known]
+    if numbers:
+        return False, f"number(s) not in the cited passages: {', '.join(numbers)}"
+    terms = set(tokenizer.terms(sentence))
+    if not terms:
+        return True, "no content words"
+    present = set(tokenizer.terms(joined))
+    share = len(terms & present) / len(terms)
+    if share >= MIN_TERM_SUPPORT:
+        return True, f"{share:.0%} of content words in the cited passages"
+    return False, f"only {share:.0%} of content words in the cited passages"
+
+
+def check_answer(answer: str, passages_by_number: dict[int, str], tokenizer: Tokenizer) -> list[SentenceCheck]:
+    """Check every sentence of an answer with [n] markers against passages keyed by n."""
+    checks = []
+    for sentence, cited in split_answer(answer):
+        passages = [passages_by_number[n] for n in cited if n in passages_by_number]
+        ok, reason = check_sentence(sentence, passages, tokenizer)
+        checks.append(SentenceCheck(sentence, cited, ok, reason))
+    return checks
