@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from rag.text import join_spaced_ai, squash
 
-CLEANER_VERSION = "clean-v2"
+CLEANER_VERSION = "clean-v4"
 
 
 @dataclass
@@ -330,8 +330,11 @@ def build_blocks(lines: list[Line], line_numbered: bool) -> list[Block]:
         heading = body_line and heading_of(text, after_blank=blank_since_last or last_line is None)
         md = _MD_HEADING.match(text)
         if heading:
-            current = None
-            out.add_block("heading", heading[2], line.no, heading[0], heading[1])
+            current = out.add_block("heading", heading[2], line.no, heading[0], heading[1])
+        elif _wraps_heading(current, text, blank_since_last):
+            # 「② 中小企業における…A I導」+「入促進【経産省】」: a wrapped list item, not a heading
+            current.kind, current.heading_key, current.heading_rank = "para", "", 0
+            out.extend(current, text.strip(), line.no, _joiner(current.text, text.strip()))
         elif _is_table_row(text):
             cells = "\t".join(c.strip() for c in text.split("\t") if c.strip())
             if current is not None and current.kind == "table" and not blank_since_last:
@@ -351,6 +354,12 @@ def build_blocks(lines: list[Line], line_numbered: bool) -> list[Block]:
     return out.blocks
 
 
+def _wraps_heading(block: Block | None, text: str, after_blank: bool) -> bool:
+    if block is None or block.kind != "heading" or after_blank or block.heading_key.startswith(("md", "dotted")):
+        return False
+    return not _is_bullet(text) and not _is_table_row(text) and heading_of(text) is None
+
+
 def _continues(block: Block, prev: Line | None, line: Line, text: str, after_blank: bool, numbered_doc: bool) -> bool:
     """Whether `text` continues the paragraph in `block` (a hard wrap) rather than starting one."""
     if block.kind != "para" or _is_bullet(text) or prev is None:
@@ -363,6 +372,27 @@ def _continues(block: Block, prev: Line | None, line: Line, text: str, after_bla
     if numbered_doc:
         return prev.numbered and line.numbered
     return len(block.text) >= 40
+
+
+MAX_CAPTION_CHARS = 50
+MAX_LABEL_CHARS = 8  # 「具体的取組例」: a label inside a slide, nested under the slide title
+
+
+def promote_captions(blocks: list[Block]) -> None:
+    """Slide titles: a short unpunctuated one-line paragraph introducing a table, heading or list.
+
+    Slide decks (002) mark no headings, yet each slide's title is what its
+    table or bullets are about, so it belongs in their section path.
+    """
+    for block, nxt in zip(blocks, blocks[1:]):
+        text = block.text.strip()
+        if block.kind != "para" or len(text) > MAX_CAPTION_CHARS or len(set(block.lines)) != 1:
+            continue
+        if text[-1] in _SENTENCE_END + "、，,：:" or _is_bullet(text):
+            continue
+        if nxt.kind in ("table", "heading") or (nxt.kind == "para" and _is_bullet(nxt.text)):
+            block.kind = "heading"
+            block.heading_key = "label" if len(text) <= MAX_LABEL_CHARS else "caption"
 
 
 # --- document ---------------------------------------------------------------------------
@@ -386,6 +416,8 @@ def clean_document(name: str, text: str) -> CleanDoc:
     lines = drop_noise(lines)
     body, notes = extract_footnotes(lines, numbered_side == "end")
     blocks = build_blocks(body, line_numbered)
+    if not line_numbered:  # in line-numbered PDFs unnumbered short lines are figure text, not titles
+        promote_captions(blocks)
     for note in notes:
         block = Block("footnote", "", [])
         for ln in note:

@@ -20,11 +20,16 @@ NOT_FOUND = "資料には記載が見つかりませんでした。"
 
 _DATE = re.compile(r"(\d{4}|令和|平成|[0-9０-９]+)\s*(年|月|日)|年度")
 _NUMBER = re.compile(r"[0-9０-９]")
-_DEFINITION = re.compile(r"とは|をいう|という|を指す|と定義")
+_DEFINITION = re.compile(r"とは|をいう|という|を指す|と定義|を目的と")
 _ASKS_DATE = re.compile(r"いつ|何年|何月|何日|日付|時期|when", re.IGNORECASE)
 _ASKS_NUMBER = re.compile(r"何件|何人|何社|何回|何か国|何組織|いくつ|何割|何%|何％|どのくらい|数は|人数|how many", re.IGNORECASE)
-_ASKS_DEFINITION = re.compile(r"とは|何ですか|どういう|意味|定義|what is", re.IGNORECASE)
+_ASKS_DEFINITION = re.compile(r"とは|何ですか|どういう|どのような|どんな|意味|定義|目的|what is", re.IGNORECASE)
 MAX_SENTENCES = 3
+PASSAGES = 5  # top passages whose sentences compete
+RANK_PRIOR = 0.15  # bonus for sentences of higher-ranked passages
+CONTEXT_WEIGHT = 0.5  # weight of question terms found only in the headings above a sentence
+MAX_LABEL_CHARS = 60
+LABEL_EXTENSION_CHARS = 80
 MAX_ANSWER_CHARS = 360
 SECOND_SENTENCE_RATIO = 0.75  # a further sentence must score this close to the best one
 
@@ -100,19 +105,43 @@ class _Candidate:
     terms: set[str]
 
 
-class ExtractiveComposer:
-    """Scores every sentence of the top passages against the question; cites the best ones."""
+def _is_label(sentence: str, is_last: bool) -> bool:
+    """A heading or list label inside a passage: short, unpunctuated, followed by more text."""
+    plain = sentence.strip()
+    return not is_last and len(plain) <= MAX_LABEL_CHARS and "\t" not in plain and plain[-1:] not in "。！？!?"
 
-    def __init__(self, tokenizer: Tokenizer, idf: dict[str, float], passages: int = 3) -> None:
+
+def _extend_label(spans: list[tuple[int, int]], index: int, min_chars: int) -> int:
+    """End offset of a label plus the sentences after it, up to about min_chars."""
+    start, end = spans[index]
+    for _, next_end in spans[index + 1 : index + 3]:
+        if end - start >= min_chars:
+            break
+        end = next_end
+    return end
+
+
+class ExtractiveComposer:
+    """Scores every sentence of the top passages against the question; cites the best ones.
+
+    A sentence is credited for the question terms it contains, and at half
+    weight for those in the headings above it (section path and labels earlier
+    in the passage), so 「道路交通法：…」 under 「自動運転関係の法令」 answers a
+    question about 自動運転. Labels themselves are not answers unless they hold
+    the date or number the question asks for.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, idf: dict[str, float], passages: int = PASSAGES) -> None:
         self.tokenizer = tokenizer
         self.idf = idf
         self.passages = passages
+        self._unknown_weight = max(idf.values(), default=1.0)
 
     def _weight(self, term: str) -> float:
-        return self.idf.get(term, max(self.idf.values(), default=1.0))
+        return self.idf.get(term, self._unknown_weight)
 
     def candidates(self, question: str, hits: list[NodeWithScore]) -> list[_Candidate]:
-        q_terms = set(self.tokenizer.terms(question))
+        q_terms = set(self.tokenizer.query_terms(question))
         total = sum(self._weight(t) for t in q_terms) or 1.0
         wants_date = bool(_ASKS_DATE.search(question))
         wants_number = bool(_ASKS_NUMBER.search(question))
@@ -120,21 +149,29 @@ class ExtractiveComposer:
         out: list[_Candidate] = []
         for rank, hit in enumerate(hits[: self.passages]):
             text = hit.node.get_content()
-            for start, end in sentence_spans(text):
+            context = set(self.tokenizer.terms(hit.node.metadata.get("section", ""))) & q_terms
+            spans = sentence_spans(text)
+            for index, (start, end) in enumerate(spans):
                 sentence = text[start:end]
-                s_terms = set(self.tokenizer.terms(sentence))
-                overlap = sum(self._weight(t) for t in q_terms & s_terms) / total
-                score = overlap + 0.12 / (rank + 1)
                 plain = normalize(sentence)
-                if wants_date and _DATE.search(plain):
-                    score += 0.25
-                if wants_number and _NUMBER.search(plain):
-                    score += 0.2
+                s_terms = set(self.tokenizer.terms(sentence)) & q_terms
+                is_label = _is_label(sentence, index == len(spans) - 1)
+                asked_value = (wants_date and _DATE.search(plain)) or (wants_number and _NUMBER.search(plain))
+                if is_label:
+                    context |= s_terms
+                    # a label answers only together with what it introduces
+                    end = _extend_label(spans, index, LABEL_EXTENSION_CHARS)
+                    sentence = text[start:end]
+                own = sum(self._weight(t) for t in s_terms)
+                inherited = sum(self._weight(t) for t in context - s_terms) * CONTEXT_WEIGHT
+                score = (own + inherited) / total + RANK_PRIOR / (rank + 1)
+                if asked_value:
+                    score += 0.25 if wants_date else 0.2
                 if wants_definition and _DEFINITION.search(plain):
                     score += 0.2
-                if len(plain) < 12:
-                    score *= 0.5  # headings and fragments rarely answer anything
-                out.append(_Candidate(rank, (start, end), sentence, score, s_terms & q_terms))
+                if len(plain) < 12 and not is_label:
+                    score *= 0.5  # fragments rarely answer anything
+                out.append(_Candidate(rank, (start, end), sentence, score, s_terms | context))
         return sorted(out, key=lambda c: -c.score)
 
     def compose(self, question: str, hits: list[NodeWithScore]) -> tuple[str, list[Citation], float]:
@@ -165,7 +202,7 @@ class ExtractiveComposer:
                 first = [c for c in chosen if c.hit_rank == cand.hit_rank]
                 span = (min(c.span[0] for c in first), max(c.span[1] for c in first))
                 citations.append(citation_for(hits[cand.hit_rank], number_of[cand.hit_rank], span))
-            parts.append(f"{cand.text.strip()}[{number_of[cand.hit_rank]}]")
+            parts.append(f"{' '.join(cand.text.split())}[{number_of[cand.hit_rank]}]")
         return "".join(parts), citations, best
 
 

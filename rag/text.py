@@ -20,6 +20,11 @@ _SENTENCE = re.compile(r"[^\n]+?(?:[。！？!?]+[」』）)]*|$)", re.MULTILINE
 # symbols and light verbs (する, ある, なる ...) carry no topic.
 CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "副詞", "接尾辞", "接頭辞"})
 _LIGHT_POS2 = frozenset({"非自立可能"})
+# Words that frame a question rather than name its topic (誰, 何, 教える, 資料 ...).
+QUESTION_WORDS = frozenset(
+    "誰 何 なに いつ どこ どう どの どんな どれ どちら いくつ 幾つ 言う いう 教える 挙げる 書く 述べる 説明 "
+    "資料 記載 ある いる なる 思う 知る 分かる わかる 簡単 具体 的 中 場合 もの こと ため よう".split()
+)
 
 
 def join_spaced_ai(text: str) -> str:
@@ -67,6 +72,10 @@ class Tokenizer:
 
             tagger = self._local.tagger = fugashi.Tagger()
         return tagger
+
+    def query_terms(self, text: str) -> list[str]:
+        """Terms of a question, without the words that only frame it."""
+        return [t for t in self.terms(text) if t not in QUESTION_WORDS]
 
     def terms(self, text: str) -> list[str]:
         """Content-word terms (base forms, lower-cased) of `text`."""
