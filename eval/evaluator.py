@@ -43,12 +43,21 @@ class PolicyQASystem:
             "answer": answer.text,
             "abstained": answer.abstained,
             "citations": [
-                {"n": c.n, "doc": c.doc, "title": c.title, "text": c.text, "section": c.section,
-                 "lines": list(c.lines), "evidence": c.evidence}
+                {
+                    "n": c.n,
+                    "doc": c.doc,
+                    "title": c.title,
+                    "text": c.text,
+                    "section": c.section,
+                    "lines": list(c.lines),
+                    "evidence": c.evidence,
+                }
                 for c in answer.citations
             ],
-            "retrieved": [{"doc": p.doc, "text": p.text, "score": p.score, "section": p.section, "lines": list(p.lines)}
-                          for p in answer.passages],
+            "retrieved": [
+                {"doc": p.doc, "text": p.text, "score": p.score, "section": p.section, "lines": list(p.lines)}
+                for p in answer.passages
+            ],
             "timings_ms": answer.timings_ms,
         }
 
@@ -78,7 +87,8 @@ def score_row(row: dict, q: Question, k: int, tokenizer: Tokenizer) -> dict:
     return {
         "recall": metrics.recall_at_k(row["retrieved"], q.evidence, q.docs, k) if answerable else None,
         "recall_curve": [metrics.recall_at_k(row["retrieved"], q.evidence, q.docs, i) for i in range(1, 11)]
-        if answerable else None,
+        if answerable
+        else None,
         "rr": metrics.reciprocal_rank(row["retrieved"], q.evidence, q.docs) if answerable else None,
         "keyword": float(metrics.keyword_hit(row["answer"], q.keywords)) if answerable else None,
         "cited_support": float(metrics.cited_support(row["citations"], q.evidence)) if answered else None,
@@ -149,11 +159,20 @@ def failures(rows: list[dict], scores: list[dict], questions: list[Question]) ->
         elif not row["abstained"]:
             problems.append("answered an unanswerable question")
         if problems:
-            out.append({
-                "id": q.id, "type": q.type, "question": q.question, "problems": problems,
-                "expected_docs": q.docs, "expected_evidence": q.evidence, "keywords": q.keywords,
-                "answer": row["answer"],
-                "retrieved": [{"doc": r["doc"], "text": r["text"][:160], "score": round(r["score"], 4)}
-                              for r in row["retrieved"][:3]],
-            })
+            out.append(
+                {
+                    "id": q.id,
+                    "type": q.type,
+                    "question": q.question,
+                    "problems": problems,
+                    "expected_docs": q.docs,
+                    "expected_evidence": q.evidence,
+                    "keywords": q.keywords,
+                    "answer": row["answer"],
+                    "retrieved": [
+                        {"doc": r["doc"], "text": r["text"][:160], "score": round(r["score"], 4)}
+                        for r in row["retrieved"][:3]
+                    ],
+                }
+            )
     return out

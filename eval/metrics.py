@@ -23,10 +23,7 @@ def contains_evidence(passage: str, evidence: str) -> bool:
     if ev in p:
         return True
     need = max(1, int(len(ev) * BOUNDARY_SHARE))
-    for size in range(len(ev) - 1, need - 1, -1):
-        if p.endswith(ev[:size]) or p.startswith(ev[-size:]):
-            return True
-    return False
+    return any(p.endswith(ev[:size]) or p.startswith(ev[-size:]) for size in range(len(ev) - 1, need - 1, -1))
 
 
 def _in_docs(item: dict, docs: list[str]) -> bool:

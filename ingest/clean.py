@@ -70,6 +70,11 @@ def _leading_number(text: str, accept) -> re.Match | None:
     return m if m and accept(int(m.group(1))) else None
 
 
+def _follows(number: int):
+    """Accepts a line number that can come after `number` on the same page."""
+    return lambda n: number < n <= number + _MAX_SKIP
+
+
 def _mark_numbers(lines: list[Line], find) -> int:
     """Strip a running page-line-number sequence found by `find`; return how many lines had one.
 
@@ -87,12 +92,12 @@ def _mark_numbers(lines: list[Line], find) -> int:
         if m is None:
             nxt = text_lines[i + 1].text if i + 1 < len(text_lines) else ""
             first = find(line.text, lambda n: 1 <= n <= 3)
-            if first and find(nxt, lambda n, f=int(first.group(1)): f < n <= f + _MAX_SKIP):
+            if first and find(nxt, _follows(int(first.group(1)))):
                 m = first
         if m is None:
             continue
         number = int(m.group(1))
-        line.text = (line.text[: m.start()] + line.text[m.end():]).rstrip(" \u3000")
+        line.text = (line.text[: m.start()] + line.text[m.end() :]).rstrip(" \u3000")
         line.numbered = True
         expected = number + 1 if number < _PAGE_LINES else None
         count += 1
@@ -122,7 +127,8 @@ _MD_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 _AUTOLINK = re.compile(r"<(https?://[^>\s]+)>")
 _PRIVATE_USE_BULLET = re.compile(r"[\ue000-\uf8ff]")  # Wingdings bullets from the PDF
 # footnote marks left inline by the extraction: 「広島 AI プロセス 1」, 電子透かし 7や, 状況である 9。
-_FOOTNOTE_REF = re.compile(r"(?<=[^\d\s]) \d{1,2}(?=」)|(?<=[\u3040-\u30ff\u4e00-\u9fff]) \d{1,2}(?=[\u3040-\u30ff\u4e00-\u9fff。、])")
+_KANA_KANJI = "\u3040-\u30ff\u4e00-\u9fff"
+_FOOTNOTE_REF = re.compile(rf"(?<=[^\d\s]) \d{{1,2}}(?=」)|(?<=[{_KANA_KANJI}]) \d{{1,2}}(?=[{_KANA_KANJI}。、])")
 
 
 def clean_inline(text: str) -> str:
@@ -203,7 +209,7 @@ def extract_footnotes(lines: list[Line], trailing_numbers: bool) -> tuple[list[L
         if m is None and trailing_numbers and not line.numbered:
             m = _NUMBERED_FOOTNOTE.match(raw)
         if m is not None:
-            current = [Line(line.no, raw[m.end():])]
+            current = [Line(line.no, raw[m.end() :])]
             notes.append(current)
             continue
         if current is not None:

@@ -71,9 +71,7 @@ def decode(data: bytes) -> tuple[str, str]:
             continue
         if _looks_like_text(text):
             return text, encoding
-    raise LoadError(
-        f"not valid UTF-8, Shift_JIS or EUC-JP (first bad byte at offset {first_error.start})"
-    )
+    raise LoadError(f"not valid UTF-8, Shift_JIS or EUC-JP (first bad byte at offset {first_error.start})")
 
 
 def _looks_like_text(text: str) -> bool:

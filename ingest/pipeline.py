@@ -57,7 +57,12 @@ class IngestConfig:
     min_chars: int = DEFAULT_MIN_CHARS
 
     def chunker(self) -> dict:
-        return {"cleaner": CLEANER_VERSION, "splitter": SPLITTER_VERSION, "max_chars": self.max_chars, "min_chars": self.min_chars}
+        return {
+            "cleaner": CLEANER_VERSION,
+            "splitter": SPLITTER_VERSION,
+            "max_chars": self.max_chars,
+            "min_chars": self.min_chars,
+        }
 
 
 def _previous(root: Path, config: IngestConfig, rebuild: bool) -> tuple[StoredIndex | None, StoredIndex | None]:
@@ -89,7 +94,11 @@ def _file_hash(path: Path) -> str:
 
 
 def ingest(
-    paths: list[Path], index_root: Path, config: IngestConfig | None = None, rebuild: bool = False, progress: bool = True
+    paths: list[Path],
+    index_root: Path,
+    config: IngestConfig | None = None,
+    rebuild: bool = False,
+    progress: bool = True,
 ) -> IngestSummary:
     """Bring the index at `index_root` up to date with the files under `paths`."""
     config = config or IngestConfig()

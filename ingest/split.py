@@ -142,7 +142,9 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def split_document(doc: CleanDoc, max_chars: int = DEFAULT_MAX_CHARS, min_chars: int = DEFAULT_MIN_CHARS) -> list[TextNode]:
+def split_document(
+    doc: CleanDoc, max_chars: int = DEFAULT_MAX_CHARS, min_chars: int = DEFAULT_MIN_CHARS
+) -> list[TextNode]:
     """Chunk one cleaned document into TextNodes linked to their neighbours."""
     full_text = doc.text
     units, line_map = _units(doc, max_chars)

@@ -22,7 +22,9 @@ _DATE = re.compile(r"(\d{4}|令和|平成|[0-9０-９]+)\s*(年|月|日)|年度"
 _NUMBER = re.compile(r"[0-9０-９]")
 _DEFINITION = re.compile(r"とは|をいう|という|を指す|と定義|を目的と")
 _ASKS_DATE = re.compile(r"いつ|何年|何月|何日|日付|時期|when", re.IGNORECASE)
-_ASKS_NUMBER = re.compile(r"何件|何人|何社|何回|何か国|何組織|いくつ|何割|何%|何％|どのくらい|数は|人数|how many", re.IGNORECASE)
+_ASKS_NUMBER = re.compile(
+    r"何件|何人|何社|何回|何か国|何組織|いくつ|何割|何%|何％|どのくらい|数は|人数|how many", re.IGNORECASE
+)
 _ASKS_DEFINITION = re.compile(r"とは|何ですか|どういう|どのような|どんな|意味|定義|目的|what is", re.IGNORECASE)
 MAX_SENTENCES = 3
 PASSAGES = 5  # top passages whose sentences compete

@@ -14,7 +14,9 @@ class Turn(TypedDict, total=False):
 
 
 # Words that point back at the previous turn (それ, その法律, 同指針 ...).
-_ANAPHORA = re.compile(r"それ|その|そこ|これ|この|あれ|あの|同法|同指針|同計画|上記|前述|彼ら|it\b|they\b|that\b", re.IGNORECASE)
+_ANAPHORA = re.compile(
+    r"それ|その|そこ|これ|この|あれ|あの|同法|同指針|同計画|上記|前述|彼ら|it\b|they\b|that\b", re.IGNORECASE
+)
 MIN_OWN_TERMS = 3  # a question with fewer content words than this leans on context
 
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore
 
+from rag.abstain import AbstainPolicy, measure_support
 from rag.answer import NOT_FOUND, Answer, ExtractiveComposer, citation_for, idf_from_bm25
 from rag.config import DEFAULT_INDEX_DIR
 from rag.embedders import load_embedder
 from rag.followup import Turn, resolve_followup
-from rag.retrieve import HybridRetriever, Signals
+from rag.retrieve import HybridRetriever
 from rag.store import IndexLoadError, StoredIndex, read_index
 from rag.text import Tokenizer, default_tokenizer
 
@@ -25,25 +25,6 @@ class QueryError(ValueError):
     """The question cannot be searched as given; the message is shown to the user."""
 
 
-@dataclass
-class AbstainPolicy:
-    """Abstain when the best passage is neither semantically close nor shares the question's terms.
-
-    Thresholds calibrated on eval/questions.jsonl (see README, "Abstention").
-    """
-
-    min_dense: float = 0.845
-    min_coverage: float = 0.5
-    min_sentence: float = 0.35
-
-    def abstain(self, signals: Signals, sentence_score: float) -> bool:
-        if signals.dense_top >= self.min_dense + 0.03:
-            return False
-        close = signals.dense_top >= self.min_dense
-        supported = signals.term_coverage >= self.min_coverage and sentence_score >= self.min_sentence
-        return not (close and supported)
-
-
 def validate_question(question: str) -> str:
     """Strip control characters; reject empty, symbol-only and over-long questions with a clear message."""
     if not isinstance(question, str):
@@ -52,7 +33,9 @@ def validate_question(question: str) -> str:
     if not cleaned:
         raise QueryError("質問が空です。調べたい内容を入力してください。")
     if len(cleaned) > MAX_QUESTION_CHARS:
-        raise QueryError(f"質問が長すぎます（{len(cleaned):,} 文字）。{MAX_QUESTION_CHARS:,} 文字以内で入力してください。")
+        raise QueryError(
+            f"質問が長すぎます（{len(cleaned):,} 文字）。{MAX_QUESTION_CHARS:,} 文字以内で入力してください。"
+        )
     if not any(unicodedata.category(ch)[0] in "LN" for ch in cleaned):
         raise QueryError("質問に文字が含まれていません。言葉で質問を入力してください。")
     return cleaned
@@ -65,7 +48,8 @@ class PolicyQA:
         self.index = index
         self.tokenizer = tokenizer or default_tokenizer()
         self.retriever = HybridRetriever(index, embedder, self.tokenizer)
-        self.composer = ExtractiveComposer(self.tokenizer, idf_from_bm25(index.bm25))
+        self.idf = idf_from_bm25(index.bm25)
+        self.composer = ExtractiveComposer(self.tokenizer, self.idf)
         self.abstain_policy = AbstainPolicy()
 
     @classmethod
@@ -96,13 +80,15 @@ class PolicyQA:
         question = validate_question(question)
         t0 = time.perf_counter()
         query = resolve_followup(question, history or [], self.tokenizer)
-        retrieval = self.retriever.retrieve_scored(query, max(k, 1), docs)
+        hits = self.retriever.search(query, max(k, 1), docs)
         t1 = time.perf_counter()
-        text, citations, sentence_score = self.composer.compose(query, retrieval.hits)
+        text, citations, _ = self.composer.compose(query, hits)
+        support = measure_support(query, [c.text for c in citations], self.idf, self.tokenizer)
         t2 = time.perf_counter()
         timings = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000}
-        passages = [citation_for(hit, i + 1) for i, hit in enumerate(retrieval.hits)]
-        if not citations or self.abstain_policy.abstain(retrieval.signals, sentence_score):
-            return Answer(question, query, NOT_FOUND, related=passages[:3], passages=passages, abstained=True,
-                          timings_ms=timings)
+        passages = [citation_for(hit, i + 1) for i, hit in enumerate(hits)]
+        if not citations or self.abstain_policy.abstain(support):
+            return Answer(
+                question, query, NOT_FOUND, related=passages[:3], passages=passages, abstained=True, timings_ms=timings
+            )
         return Answer(question, query, text, citations=citations, passages=passages, timings_ms=timings)

@@ -6,8 +6,6 @@ engines, and as `search()` for direct use with per-call k and document filter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.retrievers import BaseRetriever
@@ -18,20 +16,6 @@ from rag.text import Tokenizer, normalize
 
 RRF_K = 10  # measured on eval/questions.jsonl: 10 beats the usual 60 (MRR 0.78 vs 0.74)
 CANDIDATES = 50  # per retriever, before fusion
-
-
-@dataclass
-class Signals:
-    """Per-query evidence strength, used to decide whether to abstain."""
-
-    dense_top: float  # best cosine similarity among the returned hits
-    term_coverage: float  # share of query terms that occur in the best hit
-
-
-@dataclass
-class Retrieval:
-    hits: list[NodeWithScore]
-    signals: Signals
 
 
 class HybridRetriever(BaseRetriever):
@@ -84,14 +68,10 @@ class HybridRetriever(BaseRetriever):
 
     def search(self, query: str, k: int = 5, docs: list[str] | None = None) -> list[NodeWithScore]:
         """Top-k chunks for `query`, optionally only from the named documents."""
-        return self.retrieve_scored(query, k, docs).hits
-
-    def retrieve_scored(self, query: str, k: int = 5, docs: list[str] | None = None) -> Retrieval:
-        """Top-k chunks plus the signals the abstention decision needs."""
         query = normalize(query)
         n = len(self.index.nodes)
         if n == 0 or not query:
-            return Retrieval([], Signals(0.0, 0.0))
+            return []
         dense = self.dense_scores(query)
         terms = self.query_terms(query)
         sparse = self.bm25_scores(terms)
@@ -106,13 +86,7 @@ class HybridRetriever(BaseRetriever):
             ranked = ranked[:CANDIDATES]
             fused[ranked] += weight / (RRF_K + np.arange(1, len(ranked) + 1))
         order = [int(i) for i in np.argsort(-fused, kind="stable")[:k] if fused[i] > 0]
-        hits = [NodeWithScore(node=self.index.nodes[i], score=float(fused[i])) for i in order]
-        best = order[0] if order else None
-        signals = Signals(
-            dense_top=float(max((dense[i] for i in order), default=0.0)),
-            term_coverage=_coverage(terms, self.index.nodes[best], self.tokenizer) if best is not None else 0.0,
-        )
-        return Retrieval(hits, signals)
+        return [NodeWithScore(node=self.index.nodes[i], score=float(fused[i])) for i in order]
 
     def neighbours(self, node: TextNode) -> tuple[TextNode | None, TextNode | None]:
         """The chunks before and after `node` in its document."""
@@ -122,10 +96,3 @@ class HybridRetriever(BaseRetriever):
             by_id.get(prev_info.node_id) if prev_info else None,
             by_id.get(next_info.node_id) if next_info else None,
         )
-
-
-def _coverage(terms: list[str], node: TextNode, tokenizer: Tokenizer) -> float:
-    if not terms:
-        return 0.0
-    present = set(tokenizer.terms(node.get_content()))
-    return sum(1 for t in set(terms) if t in present) / len(set(terms))

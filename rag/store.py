@@ -164,7 +164,9 @@ def read_index(root: Path) -> StoredIndex:
         dense = faiss.read_index(str(path / "dense.faiss"))
         bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False)
     except Exception as exc:  # noqa: BLE001 - every kind of damage gets the same advice
-        raise IndexLoadError(f"index at {path} is damaged ({type(exc).__name__}: {exc}): run `rag ingest --rebuild`") from exc
+        raise IndexLoadError(
+            f"index at {path} is damaged ({type(exc).__name__}: {exc}): run `rag ingest --rebuild`"
+        ) from exc
     if not (len(nodes) == dense.ntotal == manifest.counts.get("chunks", -1)) or dense.d != manifest.dim:
         raise IndexLoadError(
             f"index at {path} is inconsistent ({len(nodes)} chunks, {dense.ntotal} vectors, "
