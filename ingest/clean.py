@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from rag.text import join_spaced_ai, squash
 
-CLEANER_VERSION = "clean-v5"
+CLEANER_VERSION = "clean-v6"
 
 
 @dataclass
@@ -372,8 +372,14 @@ def build_blocks(lines: list[Line], line_numbered: bool) -> list[Block]:
     return out.blocks
 
 
+MIN_WRAPPED_CHARS = 30  # a list item that filled the PDF line; real headings are shorter
+
+
 def _wraps_heading(block: Block | None, text: str, after_blank: bool) -> bool:
+    """A 'heading' that ran on to the next line: really a wrapped list item (004's ② … A I導 / 入促進)."""
     if block is None or block.kind != "heading" or after_blank or block.heading_key.startswith(("md", "dotted")):
+        return False
+    if len(block.text) < MIN_WRAPPED_CHARS or block.text[-1] in "）)」】":
         return False
     return not _is_bullet(text) and not _is_table_row(text) and heading_of(text) is None
 

@@ -151,8 +151,9 @@ def ingest(
         old_vectors = vector_source.vectors()
         cache = {n.metadata["content_hash"]: old_vectors[i] for i, n in enumerate(vector_source.nodes)}
     if previous:
+        reused = set(files) - set(nodes_by_file)  # unchanged files keep their chunks as they are
         for node in previous.nodes:
-            if node.metadata["doc"] in files and node.metadata["doc"] not in nodes_by_file:
+            if node.metadata["doc"] in reused:
                 nodes_by_file.setdefault(node.metadata["doc"], []).append(node)
     for name in files:
         all_nodes += nodes_by_file.get(name, [])
