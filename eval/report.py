@@ -84,7 +84,9 @@ def write_report(report: dict, out: Path, baseline: dict | None = None, question
         lines += ["| metric | seisaku-qa | llama-index defaults |", "|---|---|---|"]
         lines += [f"| {label} | {_fmt(o.get(key))} | {_fmt(b.get(key))} |" for key, label in HEADLINE]
         if b.get("retrieve_ms_p50"):
-            lines.append(f"| retrieve p50 ratio (ours / baseline) | {o['retrieve_ms_p50'] / b['retrieve_ms_p50']:.2f} | |")
+            lines.append(
+                f"| retrieve p50 ratio (ours / baseline) | {o['retrieve_ms_p50'] / b['retrieve_ms_p50']:.2f} | |"
+            )
     else:
         lines += ["| metric | value |", "|---|---|"]
         lines += [f"| {label} | {_fmt(o.get(key))} |" for key, label in HEADLINE]

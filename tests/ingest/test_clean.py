@@ -35,7 +35,9 @@ def test_line_number_glued_to_a_year_keeps_the_year():
 def test_line_numbers_at_line_starts_are_removed():
     doc = clean(D004)
     text = doc.text
-    assert "・AIは、生成AIをはじめとする急速な技術進歩によって、世界の持続可能な発展に必要不可欠なテクノロジーに。" in text
+    assert (
+        "・AIは、生成AIをはじめとする急速な技術進歩によって、世界の持続可能な発展に必要不可欠なテクノロジーに。" in text
+    )
     assert "- 3 ・" not in text and "\n4 必要不可欠" not in text
 
 

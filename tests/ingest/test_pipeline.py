@@ -44,7 +44,9 @@ def test_incremental_reingest_touches_only_the_changed_file(small_corpus: Path, 
     assert again.unchanged and again.embedded == 0
 
     path = small_corpus / SMALL[1]
-    path.write_text(path.read_text(encoding="utf-8") + "\n\n追記された段落です。新しい施策を検討する。\n", encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8") + "\n\n追記された段落です。新しい施策を検討する。\n", encoding="utf-8"
+    )
     third = ingest([small_corpus], root, progress=False)
     after = chunk_map(root)
     assert third.changed == [SMALL[1]]

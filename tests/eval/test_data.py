@@ -1,0 +1,38 @@
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from eval.data import QuestionFileError, check_against_corpus, load_questions
+from tests.conftest import CORPUS, QUESTIONS
+
+
+def test_eval_set_is_large_varied_and_verbatim():
+    questions = load_questions(QUESTIONS)
+    types = Counter(q.type for q in questions)
+    assert len(questions) >= 100
+    assert types["paraphrase"] >= 15 and types["unanswerable"] >= 12 and len(types) == 7
+    assert {d for q in questions for d in q.docs} == {p.name for p in CORPUS.glob("*.txt")}
+    assert check_against_corpus(questions, CORPUS) == []
+
+
+def test_checker_flags_evidence_not_in_the_file():
+    questions = load_questions(QUESTIONS)[:1]
+    questions[0].evidence = ["この文は資料にない"]
+    assert check_against_corpus(questions, CORPUS)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "invalid JSON"),
+        ('{"id": "x", "question": "q"}', "missing field"),
+        ('{"id": "x", "question": "q", "answerable": true, "evidence": []}', "evidence"),
+        ('{"id": "x", "question": "q", "answerable": false, "type": "weird"}', "unknown type"),
+    ],
+)
+def test_bad_question_files_name_the_line(tmp_path: Path, line: str, message: str):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "ok", "question": "q", "answerable": false}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(QuestionFileError, match=rf"q.jsonl:2: .*{message}"):
+        load_questions(path)

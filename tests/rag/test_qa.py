@@ -1,0 +1,63 @@
+"""Answers with citations, abstention, follow-ups and input validation on the real index."""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.data import load_questions
+from eval.metrics import contains_evidence
+from rag.answer import NOT_FOUND
+from rag.qa import MAX_QUESTION_CHARS, QueryError
+from tests.conftest import CORPUS, QUESTIONS
+
+
+def test_answers_cite_passages_that_contain_their_evidence(qa):
+    answer = qa.ask("EUのAI Actはいつ発効しましたか？")
+    assert not answer.abstained and "[1]" in answer.text
+    cite = answer.citations[0]
+    assert cite.doc == "000_eef5b314d8d39818.txt" and cite.title and cite.section
+    assert cite.evidence in cite.text and "2024 年 8 月" in cite.evidence
+    source = (CORPUS / cite.doc).read_text(encoding="utf-8").split("\n")
+    assert "2024 年 8 月" in "".join(source[cite.lines[0] - 1 : cite.lines[1]])
+
+
+def test_most_answerable_questions_are_answered_with_supported_citations(qa):
+    questions = [q for q in load_questions(QUESTIONS) if q.answerable]
+    supported = 0
+    for q in questions:
+        answer = qa.ask(q.question)
+        if not answer.abstained and any(contains_evidence(c.text, e) for c in answer.citations for e in q.evidence):
+            supported += 1
+    assert supported / len(questions) >= 0.6  # 0.69 when measured; a drop means a regression
+
+
+def test_unanswerable_questions_abstain_with_related_passages(qa):
+    questions = [q for q in load_questions(QUESTIONS) if not q.answerable]
+    abstained = [qa.ask(q.question) for q in questions]
+    assert sum(a.abstained for a in abstained) / len(abstained) >= 0.8
+    first = next(a for a in abstained if a.abstained)
+    assert first.text == NOT_FOUND and first.related and not first.citations
+
+
+def test_follow_up_is_resolved_against_the_previous_turn(qa):
+    first = qa.ask("AISIとは何ですか")
+    follow = qa.ask("それはいつ設立された？", history=[{"question": "AISIとは何ですか", "answer": first.text}])
+    assert "aisi" in follow.query.lower()
+    assert not follow.abstained and "2024年2月" in follow.text
+
+
+@pytest.mark.parametrize("bad", ["", "   \n\t ", "？？？！！", "🙂🙂", "\x00\x01"])
+def test_empty_or_symbol_only_questions_get_a_clear_message(qa, bad):
+    with pytest.raises(QueryError):
+        qa.ask(bad)
+
+
+def test_huge_question_states_the_limit(qa):
+    with pytest.raises(QueryError, match=f"{MAX_QUESTION_CHARS:,}"):
+        qa.ask("AI" * 50_000)
+
+
+@pytest.mark.parametrize("odd", ["A", "<script>alert(1)</script>", "'; DROP TABLE docs; --", "AI法 and 罰則?"])
+def test_odd_questions_answer_or_abstain_without_error(qa, odd):
+    answer = qa.ask(odd)
+    assert answer.abstained or answer.citations
