@@ -1,6 +1,6 @@
 """Each extraction artifact, repaired on a real excerpt of the bundled corpus."""
 
-from ingest.clean import clean_document, strip_line_numbers, Line
+from ingest.clean import Line, clean_document, strip_line_numbers
 from rag.text import normalize, squash
 from tests.conftest import corpus_lines
 

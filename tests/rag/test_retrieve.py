@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from llama_index.core.llms import MockLLM
-from llama_index.core.response_synthesizers import NoText
 from llama_index.core.query_engine import RetrieverQueryEngine
+from llama_index.core.response_synthesizers.no_text import NoText
 
 from eval.data import load_questions
 from eval.metrics import recall_at_k
