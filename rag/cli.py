@@ -38,7 +38,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    qa = _load_qa(args.index)
+    qa = _load_qa(args.index, build_if_missing=True)
     for rank, hit in enumerate(qa.retrieve(args.query, k=args.k, docs=args.doc), 1):
         meta = hit.node.metadata
         print(f"{rank:2d}. {hit.score:.4f}  {meta['doc']}  lines {meta['line_start']}-{meta['line_end']}")
@@ -58,7 +58,7 @@ def _print_answer(answer) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    qa = _load_qa(args.index)
+    qa = _load_qa(args.index, build_if_missing=True)
     answer = qa.ask(args.question, k=args.k, docs=args.doc)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))

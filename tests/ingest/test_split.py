@@ -40,8 +40,7 @@ def test_section_paths_follow_the_heading_hierarchy():
     sections = {n.metadata["section"] for n in nodes}
     assert (
         "III.具体的な制度・施策の方向性 > １.全般的な事項 > （２）安全性の向上等 > "
-        "③重大インシデント等に関する政府による調査と情報発信"
-        in sections
+        "③重大インシデント等に関する政府による調査と情報発信" in sections
     )
 
 
