@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import bm25s
 from llama_index.core.schema import TextNode
 
 from ingest.split import search_text
 from rag.text import Tokenizer
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG
 
 
 def build_bm25(nodes: list[TextNode], tokenizer: Tokenizer) -> bm25s.BM25:

@@ -161,9 +161,9 @@ class ExtractiveComposer:
                 asked_value = (wants_date and _DATE.search(plain)) or (wants_number and _NUMBER.search(plain))
                 if is_label:
                     context |= s_terms
-                    # a label answers only together with what it introduces
-                    end = _extend_label(spans, index, LABEL_EXTENSION_CHARS)
-                    sentence = text[start:end]
+                    if not asked_value:  # a label answers only together with what it introduces
+                        end = _extend_label(spans, index, LABEL_EXTENSION_CHARS)
+                        sentence = text[start:end]
                 own = sum(self._weight(t) for t in s_terms)
                 inherited = sum(self._weight(t) for t in context - s_terms) * CONTEXT_WEIGHT
                 score = (own + inherited) / total + RANK_PRIOR / (rank + 1)

@@ -1,0 +1,137 @@
+"""Speed and memory benchmark; prints figures, asserts nothing.
+
+Measures on the bundled corpus: cold ingest, no-change re-ingest, index size, warm retrieve/ask
+latency over the eval questions, peak memory, and a fresh process's time to its first answer.
+Then the large-corpus case: ingest time at 1x/2x/3x varied copies (to show it grows linearly),
+and query latency at N x the corpus. Embedding N x 77k characters would take N x ~45 s here, so
+the N x index reuses the real vectors with small noise per copy (the same FAISS and BM25 work
+per query as real copies); the text of each copy differs so BM25 sees distinct documents.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from eval.data import load_questions
+from eval.metrics import percentile
+from ingest.index import build_bm25
+from ingest.pipeline import ingest
+from rag.config import DEFAULT_CORPUS_DIR
+from rag.qa import PolicyQA
+from rag.store import Manifest, read_index, write_index
+from rag.text import default_tokenizer
+
+QUESTIONS = Path("eval/questions.jsonl")
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _latencies(qa: PolicyQA, questions: list[str]) -> tuple[list[float], list[float]]:
+    retrieve, ask = [], []
+    for q in questions[:5]:
+        qa.ask(q)  # warm up
+    for q in questions:
+        t = time.perf_counter()
+        qa.retrieve(q, k=5)
+        retrieve.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        qa.ask(q)
+        ask.append((time.perf_counter() - t) * 1000)
+    return retrieve, ask
+
+
+def _varied_copies(corpus: Path, out: Path, copies: int) -> None:
+    """k copies of each document, each with its own title line so no chunk is a duplicate."""
+    out.mkdir(parents=True, exist_ok=True)
+    for k in range(copies):
+        for src in sorted(corpus.glob("*.txt")):
+            text = src.read_text(encoding="utf-8")
+            (out / f"{src.stem}_copy{k:03d}.txt").write_text(f"写し{k}号 {src.stem}\n\n{text}", encoding="utf-8")
+
+
+def _scaled_index(base: Path, out: Path, scale: int) -> None:
+    """An index of `scale` copies of the corpus: real vectors + noise, text tagged per copy."""
+    stored = read_index(base)
+    vectors = stored.vectors()
+    rng = np.random.default_rng(0)
+    nodes, rows = [], []
+    for k in range(scale):
+        for node, vector in zip(stored.nodes, vectors):
+            copy = node.model_copy(deep=True)
+            copy.id_ = f"{node.node_id}~{k}"
+            copy.text = f"{node.text}（写し{k}）"
+            copy.metadata["doc"] = f"{node.metadata['doc']}~{k}"
+            nodes.append(copy)
+            noisy = vector + rng.normal(0, 0.01, vector.shape).astype(np.float32)
+            rows.append(noisy / np.linalg.norm(noisy))
+    m = stored.manifest
+    manifest = Manifest(
+        m.embedder, m.dim, m.chunker, m.tokenizer, {f"{n}~{k}": {} for n in m.files for k in range(scale)}
+    )
+    write_index(out, manifest, nodes, np.vstack(rows), build_bm25(nodes, default_tokenizer()))
+
+
+def main(scale: int = 100) -> int:
+    questions = [q.question for q in load_questions(QUESTIONS)]
+    work = Path(tempfile.mkdtemp(prefix="seisaku-bench-"))
+    try:
+        index = work / "index"
+        t = time.perf_counter()
+        first = ingest([DEFAULT_CORPUS_DIR], index, progress=False)
+        cold = time.perf_counter() - t
+        t = time.perf_counter()
+        ingest([DEFAULT_CORPUS_DIR], index, progress=False)
+        noop = time.perf_counter() - t
+        print(f"cold ingest: {cold:.1f} s ({first.chunks} chunks); no-change re-ingest: {noop:.2f} s")
+        print(f"index size on disk: {_dir_size(index) / 2**20:.2f} MiB")
+
+        qa = PolicyQA.load(index)
+        retrieve, ask = _latencies(qa, questions)
+        print(f"warm retrieve p50 {percentile(retrieve, 50):.1f} ms, p95 {percentile(retrieve, 95):.1f} ms")
+        print(f"warm ask      p50 {percentile(ask, 50):.1f} ms, p95 {percentile(ask, 95):.1f} ms")
+
+        t = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "rag.cli", "ask", questions[0], "--index", str(index)],
+            check=True,
+            capture_output=True,
+        )
+        print(f"fresh process to first answer (CLI): {time.perf_counter() - t:.2f} s")
+
+        for copies in (1, 2, 3):
+            corpus = work / f"copies{copies}"
+            _varied_copies(DEFAULT_CORPUS_DIR, corpus, copies)
+            t = time.perf_counter()
+            summary = ingest([corpus], work / f"index{copies}", progress=False)
+            took = time.perf_counter() - t
+            print(f"ingest {copies}x corpus: {took:.1f} s ({summary.chunks} chunks, {took / copies:.1f} s per copy)")
+
+        big = work / f"index_x{scale}"
+        _scaled_index(index, big, scale)
+        big_qa = PolicyQA.load(big)
+        retrieve, ask = _latencies(big_qa, questions)
+        print(
+            f"{scale}x corpus ({len(big_qa.index.nodes)} chunks, {_dir_size(big) / 2**20:.0f} MiB): "
+            f"retrieve p50 {percentile(retrieve, 50):.1f} ms, p95 {percentile(retrieve, 95):.1f} ms; "
+            f"ask p50 {statistics.median(ask):.1f} ms"
+        )
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak memory of this process: {peak:.0f} MiB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100))
