@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.retrievers import BaseRetriever
-from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from rag.store import StoredIndex
 from rag.text import Tokenizer, normalize
@@ -39,7 +39,6 @@ class HybridRetriever(BaseRetriever):
         self.dense_weight = dense_weight
         self._doc_of = np.array([n.metadata["doc"] for n in index.nodes])
         self._vocab = index.bm25.vocab_dict
-        self._by_id = {n.node_id: n for n in index.nodes}
 
     # llama-index entry point
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -87,12 +86,3 @@ class HybridRetriever(BaseRetriever):
             fused[ranked] += weight / (RRF_K + np.arange(1, len(ranked) + 1))
         order = [int(i) for i in np.argsort(-fused, kind="stable")[:k] if fused[i] > 0]
         return [NodeWithScore(node=self.index.nodes[i], score=float(fused[i])) for i in order]
-
-    def neighbours(self, node: TextNode) -> tuple[TextNode | None, TextNode | None]:
-        """The chunks before and after `node` in its document."""
-        by_id = self._by_id
-        prev_info, next_info = node.prev_node, node.next_node
-        return (
-            by_id.get(prev_info.node_id) if prev_info else None,
-            by_id.get(next_info.node_id) if next_info else None,
-        )
