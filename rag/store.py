@@ -132,8 +132,10 @@ def current_version(root: Path) -> Path:
     return path
 
 
-def read_manifest(root: Path) -> Manifest:
-    path = current_version(root) / "manifest.json"
+def _read_manifest(version: Path) -> Manifest:
+    """The manifest of one version directory, checked for a format this code can read."""
+    root = version.parent.parent
+    path = version / "manifest.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         version = int(data.get("format_version", 0))
@@ -156,8 +158,8 @@ def read_index(root: Path) -> StoredIndex:
     """Load the current version; any damage becomes an IndexLoadError naming the fix."""
     import bm25s
 
-    manifest = read_manifest(root)
-    path = current_version(root)
+    path = current_version(root)  # resolved once: a concurrent swap must not mix two versions
+    manifest = _read_manifest(path)
     try:
         with open(path / "nodes.jsonl", encoding="utf-8") as f:
             nodes = [TextNode.from_dict(json.loads(line)) for line in f if line.strip()]
