@@ -1,7 +1,7 @@
 """Load source files into text, detecting their encoding.
 
 Loaders are registered by file suffix so new formats (PDF) slot in without
-touching the pipeline: `@register(".pdf")` on a function returning `SourceText`.
+touching the pipeline: `@register(".pdf")` on a function from bytes to (text, encoding).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class SourceText:
     sha256: str
 
 
-Loader = Callable[[Path, bytes], SourceText]
+Loader = Callable[[bytes], tuple[str, str]]
 _LOADERS: dict[str, Loader] = {}
 
 
@@ -83,16 +83,14 @@ def _looks_like_text(text: str) -> bool:
 
 
 @register(".txt", ".md")
-def load_text(path: Path, data: bytes) -> SourceText:
+def load_text(data: bytes) -> tuple[str, str]:
     text, encoding = decode(data)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return SourceText(path.name, path, text, encoding, hashlib.sha256(data).hexdigest())
+    return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
 
 
-def load_file(path: Path) -> SourceText:
-    """Read and decode one file; every failure becomes a LoadError naming the reason."""
-    loader = _LOADERS.get(path.suffix.lower())
-    if loader is None:
+def read_source(path: Path) -> bytes:
+    """The raw bytes of a loadable file; every failure becomes a LoadError naming the reason."""
+    if path.suffix.lower() not in _LOADERS:
         raise LoadError(f"unsupported file type {path.suffix or '(none)'}")
     try:
         size = path.stat().st_size
@@ -107,7 +105,18 @@ def load_file(path: Path) -> SourceText:
         raise LoadError("is a directory") from None
     if not data.strip():
         raise LoadError("empty file")
-    return loader(path, data)
+    return data
+
+
+def parse_source(path: Path, data: bytes) -> SourceText:
+    """Decode bytes already read from `path` with the loader registered for its suffix."""
+    text, encoding = _LOADERS[path.suffix.lower()](data)
+    return SourceText(path.name, path, text, encoding, hashlib.sha256(data).hexdigest())
+
+
+def load_file(path: Path) -> SourceText:
+    """Read and decode one file."""
+    return parse_source(path, read_source(path))
 
 
 def discover(paths: list[Path]) -> list[Path]:

@@ -14,7 +14,7 @@ from llama_index.core.schema import TextNode
 from ingest.clean import CLEANER_VERSION, clean_document
 from ingest.embed import embed_nodes
 from ingest.index import build_bm25
-from ingest.load import LoadError, discover, load_file
+from ingest.load import LoadError, discover, parse_source, read_source
 from ingest.split import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, SPLITTER_VERSION, split_document
 from rag.embedders import DEFAULT_EMBEDDER, load_embedder
 from rag.store import IndexLoadError, Manifest, StoredIndex, read_index, write_index
@@ -89,10 +89,6 @@ def _previous(root: Path, config: IngestConfig, rebuild: bool) -> tuple[StoredIn
     return previous, previous
 
 
-def _file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def ingest(
     paths: list[Path],
     index_root: Path,
@@ -115,14 +111,15 @@ def ingest(
         try:
             if name in files:
                 raise LoadError(f"same file name as {files[name]['path']}")
-            digest = _file_hash(path)
+            data = read_source(path)  # read once: the hash and the text come from the same bytes
+            digest = hashlib.sha256(data).hexdigest()
             if digest in seen_hashes:
                 raise LoadError(f"duplicate of {seen_hashes[digest]}")
             if previous and old_files.get(name, {}).get("sha256") == digest:
                 files[name] = dict(old_files[name], path=str(path))
                 seen_hashes[digest] = name
                 continue
-            source = load_file(path)
+            source = parse_source(path, data)
             doc = clean_document(source.name, source.text)
             nodes = split_document(doc, config.max_chars, config.min_chars)
             if not nodes:
@@ -131,7 +128,7 @@ def ingest(
             summary.skipped[name] = str(exc)
             log.warning("skipped %s: %s", path, exc)
             continue
-        seen_hashes[source.sha256] = name
+        seen_hashes[digest] = name
         files[name] = {"sha256": source.sha256, "title": doc.title, "encoding": source.encoding, "path": str(path)}
         nodes_by_file[name] = nodes
         summary.changed.append(name)
