@@ -66,7 +66,6 @@ class Answer:
     passages: list[Citation] = field(default_factory=list)  # everything retrieved, ranked
     abstained: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
-    notice: str = ""  # e.g. why an LLM answer fell back to the extractive one
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -176,11 +175,11 @@ class ExtractiveComposer:
                 out.append(_Candidate(rank, (start, end), sentence, score, s_terms | context))
         return sorted(out, key=lambda c: -c.score)
 
-    def compose(self, question: str, hits: list[NodeWithScore]) -> tuple[str, list[Citation], float]:
-        """(answer text with [n] markers, citations, best sentence score)."""
+    def compose(self, question: str, hits: list[NodeWithScore]) -> tuple[str, list[Citation]]:
+        """(answer text with [n] markers, citations)."""
         ranked = self.candidates(question, hits)
         if not ranked:
-            return "", [], 0.0
+            return "", []
         best = ranked[0].score
         chosen: list[_Candidate] = [ranked[0]]
         covered = set(ranked[0].terms)
@@ -205,7 +204,7 @@ class ExtractiveComposer:
                 span = (min(c.span[0] for c in first), max(c.span[1] for c in first))
                 citations.append(citation_for(hits[cand.hit_rank], number_of[cand.hit_rank], span))
             parts.append(f"{' '.join(cand.text.split())}[{number_of[cand.hit_rank]}]")
-        return "".join(parts), citations, best
+        return "".join(parts), citations
 
 
 def idf_from_bm25(bm25) -> dict[str, float]:

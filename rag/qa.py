@@ -82,7 +82,7 @@ class PolicyQA:
         query = resolve_followup(question, history or [], self.tokenizer)
         hits = self.retriever.search(query, max(k, 1), docs)
         t1 = time.perf_counter()
-        text, citations, _ = self.composer.compose(query, hits)
+        text, citations = self.composer.compose(query, hits)
         support = measure_support(query, [c.text for c in citations], self.idf, self.tokenizer)
         t2 = time.perf_counter()
         timings = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000}
