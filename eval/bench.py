@@ -25,7 +25,7 @@ from eval.data import load_questions
 from eval.metrics import percentile
 from ingest.index import build_bm25
 from ingest.pipeline import ingest
-from rag.config import DEFAULT_CORPUS_DIR
+from rag.config import corpus_dir
 from rag.qa import PolicyQA
 from rag.store import Manifest, read_index, write_index
 from rag.text import default_tokenizer
@@ -88,10 +88,10 @@ def main(scale: int = 100) -> int:
     try:
         index = work / "index"
         t = time.perf_counter()
-        first = ingest([DEFAULT_CORPUS_DIR], index, progress=False)
+        first = ingest([corpus_dir()], index, progress=False)
         cold = time.perf_counter() - t
         t = time.perf_counter()
-        ingest([DEFAULT_CORPUS_DIR], index, progress=False)
+        ingest([corpus_dir()], index, progress=False)
         noop = time.perf_counter() - t
         print(f"cold ingest: {cold:.1f} s ({first.chunks} chunks); no-change re-ingest: {noop:.2f} s")
         print(f"index size on disk: {_dir_size(index) / 2**20:.2f} MiB")
@@ -111,7 +111,7 @@ def main(scale: int = 100) -> int:
 
         for copies in (1, 2, 3):
             corpus = work / f"copies{copies}"
-            _varied_copies(DEFAULT_CORPUS_DIR, corpus, copies)
+            _varied_copies(corpus_dir(), corpus, copies)
             t = time.perf_counter()
             summary = ingest([corpus], work / f"index{copies}", progress=False)
             took = time.perf_counter() - t

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import TextNode
@@ -11,12 +13,18 @@ from ingest.split import content_hash, search_text
 
 
 def embed_nodes(
-    nodes: list[TextNode], embedder: BaseEmbedding, dim: int, cache: dict[str, np.ndarray], progress: bool = True
+    nodes: list[TextNode],
+    embedder: BaseEmbedding,
+    dim: int,
+    cache: dict[str, np.ndarray],
+    progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors for `nodes` in order, and how many had to be computed (the rest came from `cache`).
 
     The cache key is the hash of exactly what is embedded, so a chunk whose
     text, title or section changed is embedded again, and nothing else is.
+    `on_progress(done, total)` is called after each batch (the app's progress bar).
     """
     texts = [search_text(n) for n in nodes]
     keys = [content_hash(t) for t in texts]
@@ -31,6 +39,8 @@ def embed_nodes(
         for (key, _), vector in zip(part, vectors):
             cache[key] = np.asarray(vector, dtype=np.float32)
         bar.update(len(part))
+        if on_progress:
+            on_progress(min(start + batch, len(missing)), len(missing))
     bar.close()
     out = np.zeros((len(nodes), dim), dtype=np.float32)
     for row, key in enumerate(keys):

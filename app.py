@@ -1,0 +1,206 @@
+"""seisaku-qa chat app: questions in Japanese, answers with numbered, highlighted sources.
+
+Run with `streamlit run app.py`. Everything shown from documents or users goes
+through `rag.markup`, so it renders as literal text, never as HTML or links.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from rag import config
+from rag.answer import Answer, Citation
+from rag.feedback import append_feedback, feedback_record
+from rag.markup import escape_markdown, highlighted_markdown
+from rag.qa import MAX_QUESTION_CHARS, PolicyQA, QueryError
+from rag.store import POINTER, IndexLoadError, current_version
+
+ANSWER_MODES = {"extractive": "抽出型（オフライン、LLM なし）"}
+EXAMPLE_QUESTION = "AI法はいつ全面施行された？"
+
+
+@st.cache_resource(max_entries=2, show_spinner="検索エンジンを読み込んでいます…")
+def load_qa(index_dir: str, version: str) -> PolicyQA:
+    """One PolicyQA per index version and process, shared by every session (it is thread-safe).
+
+    `version` is only the cache key: a re-index makes a new version, so the next run loads it.
+    """
+    return PolicyQA.load(Path(index_dir))
+
+
+def build_index(rebuild: bool = False) -> list[str]:
+    """Ingest the corpus with a visible progress bar; returns the ingest summary lines."""
+    from ingest.pipeline import ingest
+
+    with st.status("資料の索引を作成しています…", expanded=True) as status:
+        bar = st.progress(0.0, text="資料を読み込んでいます…")
+
+        def on_progress(done: int, total: int) -> None:
+            bar.progress(done / max(total, 1), text=f"文章を埋め込んでいます: {done} / {total} チャンク")
+
+        summary = ingest(
+            [config.corpus_dir()], config.index_dir(), rebuild=rebuild, progress=False, on_progress=on_progress
+        )
+        bar.progress(1.0, text="完了")
+        status.update(label=f"索引を作成しました（{summary.seconds:.0f} 秒）", state="complete", expanded=False)
+    return summary.lines()
+
+
+def open_index() -> PolicyQA:
+    """The shared PolicyQA; builds the index on first start, stops with the reason if it cannot load."""
+    index_dir = config.index_dir()
+    if not (index_dir / POINTER).exists():
+        st.info("初回起動のため、同梱の資料から索引を作成します（1 分ほどかかります）。")
+        build_index()
+    try:
+        return load_qa(str(index_dir), current_version(index_dir).name)
+    except IndexLoadError as exc:
+        st.error(f"索引を読み込めません。\n\n{escape_markdown(str(exc))}")
+        if st.button("索引を作り直す", type="primary"):
+            build_index(rebuild=True)
+            st.rerun()
+        st.stop()
+
+
+def sidebar(qa: PolicyQA) -> dict[str, Any]:
+    """Search settings, the index status and the re-index button; returns the settings."""
+    with st.sidebar:
+        if st.button("新しい会話", icon="🗨️", use_container_width=True):
+            st.session_state.turns = []
+        st.header("検索の設定")
+        titles = qa.documents
+        docs = st.multiselect(
+            "対象の資料（未選択ならすべて）",
+            options=sorted(titles),
+            format_func=lambda name: titles[name],
+            key="docs",
+            placeholder="すべての資料",
+        )
+        k = st.slider("参照する箇所の数", min_value=1, max_value=10, value=5, key="k")
+        mode = st.radio(
+            "回答方式",
+            options=list(ANSWER_MODES),
+            format_func=ANSWER_MODES.__getitem__,
+            key="mode",
+            help="LLM による回答は、LLM の設定後にここで選べるようになります。",
+        )
+        st.header("索引の状態")
+        manifest = qa.index.manifest
+        st.markdown(
+            escape_markdown(
+                f"資料: {manifest.counts.get('files', 0)} 件\n"
+                f"チャンク: {manifest.counts.get('chunks', 0)} 件\n"
+                f"埋め込みモデル: {manifest.embedder}\n"
+                f"作成日時: {manifest.created_at}"
+            )
+        )
+        for name, reason in manifest.skipped.items():
+            st.caption(escape_markdown(f"読み込めなかった資料: {name}（{reason}）"))
+        if st.button("索引を更新", help="corpus/ の変更を反映します（変更された資料だけを処理します）"):
+            st.session_state.notice = build_index()
+            st.rerun()
+    return {"docs": docs or None, "k": k, "mode": mode, "index_version": qa.index.path.name}
+
+
+def render_source(cite: Citation, key: str, highlight: bool = True) -> None:
+    """One source card; `key` gives it the CSS class `st-key-source-…` that the browser test finds."""
+    with st.container(border=True, key=f"source-{key}-{cite.n}"):
+        st.markdown(f"**{escape_markdown(f'[{cite.n}] {cite.title}')}**")
+        first, last = cite.lines
+        lines = f"{first} 行" if first == last else f"{first}–{last} 行"
+        where = f"{cite.doc} ・ {cite.section or '（見出しなし）'} ・ {lines} ・ スコア {cite.score:.3f}"
+        st.caption(escape_markdown(where))
+        if highlight:
+            st.markdown(highlighted_markdown(cite.text, cite.evidence_start, cite.evidence_end))
+        else:
+            st.markdown(escape_markdown(cite.text))
+
+
+def render_answer(answer: Answer, key: str) -> None:
+    if answer.query != answer.question:
+        st.caption(escape_markdown(f"前の質問を踏まえて検索: {answer.query}"))
+    if answer.abstained:
+        st.warning(escape_markdown(answer.text), icon="🔍")
+        if answer.related:
+            st.caption("近い内容の箇所（回答の根拠ではありません）")
+        for cite in answer.related:
+            render_source(cite, key, highlight=False)
+    else:
+        st.markdown(escape_markdown(answer.text))
+        st.caption("出典")
+        for cite in answer.citations:
+            render_source(cite, key)
+    timings = answer.timings_ms
+    st.caption(f"検索 {timings.get('retrieve', 0):.0f} ms ・ 回答作成 {timings.get('answer', 0):.0f} ms")
+
+
+def render_feedback(turn: dict[str, Any]) -> None:
+    """👍/👎 with an optional comment, written once per answer to the feedback log."""
+    key = turn["id"]
+    if turn.get("rated"):
+        st.caption(f"フィードバックを記録しました（{'👍' if turn['rated'] == 'up' else '👎'}）。ありがとうございます。")
+        return
+    comment = st.text_input("コメント（任意）", key=f"comment-{key}", placeholder="回答についてのご意見")
+    up, down, _ = st.columns([1, 1, 8])
+    for column, rating, label in ((up, "up", "👍"), (down, "down", "👎")):
+        if column.button(label, key=f"{rating}-{key}", help="役に立った" if rating == "up" else "役に立たなかった"):
+            record = feedback_record(turn["answer"], rating, comment, answer_id=key, **turn["settings"])
+            try:
+                append_feedback(config.feedback_path(), record)
+            except OSError as exc:
+                st.error(escape_markdown(f"フィードバックを保存できませんでした: {exc}"))
+                return
+            turn["rated"] = rating
+            st.rerun()
+
+
+def render_turn(turn: dict[str, Any]) -> None:
+    with st.chat_message("user"):
+        st.markdown(escape_markdown(turn["question"]))
+    with st.chat_message("assistant"):
+        if turn.get("error"):
+            st.warning(escape_markdown(turn["error"]))
+            return
+        render_answer(turn["answer"], turn["id"])
+        render_feedback(turn)
+
+
+def ask(qa: PolicyQA, question: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Answer `question` in the context of this session's earlier answered turns."""
+    history = [
+        {"question": t["answer"].query, "answer": t["answer"].text} for t in st.session_state.turns if t.get("answer")
+    ]
+    turn: dict[str, Any] = {"id": uuid.uuid4().hex, "question": question, "settings": settings}
+    try:
+        turn["answer"] = qa.ask(question, history=history, k=settings["k"], docs=settings["docs"])
+    except QueryError as exc:
+        turn["error"] = str(exc)
+    return turn
+
+
+def main() -> None:
+    st.set_page_config(page_title="政策文書 Q&A", page_icon="📑", layout="wide")
+    st.session_state.setdefault("turns", [])
+    qa = open_index()
+    settings = sidebar(qa)
+    st.title("政策文書 Q&A")
+    st.caption(
+        "同梱の政府資料だけを根拠に答えます。回答の各文には出典番号 [n] が付き、資料に記載がなければそう答えます。"
+    )
+    if notice := st.session_state.pop("notice", None):
+        st.success(escape_markdown("\n".join(notice)))
+    for turn in st.session_state.turns:
+        render_turn(turn)
+    question = st.chat_input(f"資料について質問してください（例: {EXAMPLE_QUESTION}、{MAX_QUESTION_CHARS:,} 文字まで）")
+    if question:
+        with st.spinner("資料を検索しています…"):
+            turn = ask(qa, question, settings)
+        st.session_state.turns.append(turn)
+        render_turn(turn)
+
+
+main()

@@ -1,0 +1,141 @@
+"""The Streamlit app, run by Streamlit's AppTest against the real corpus index."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from rag.answer import NOT_FOUND
+from tests.conftest import CORPUS, ROOT
+
+APP = str(ROOT / "app.py")
+TIMEOUT = 120  # the first run in a process loads the embedder and the index
+
+
+@pytest.fixture
+def app(corpus_index, tmp_path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("SEISAKU_QA_INDEX", str(corpus_index))
+    monkeypatch.setenv("SEISAKU_QA_CORPUS", str(CORPUS))
+    monkeypatch.setenv("SEISAKU_QA_FEEDBACK", str(tmp_path / "feedback.jsonl"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def ask(at: AppTest, question: str) -> AppTest:
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def last_answer(at: AppTest):
+    return at.session_state["turns"][-1]["answer"]
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+def test_asking_shows_a_cited_answer_with_sources_and_latency(app):
+    ask(app, "AISIはいつ設立されましたか？")
+    answer = last_answer(app)
+    assert not answer.abstained and "2024年2月" in answer.text
+    shown = texts(app)
+    assert "2024年2月" in shown and "\\[1\\]" in shown  # the answer with its marker, escaped as literal text
+    cite = answer.citations[0]
+    assert cite.doc in shown.replace("\\", "") and "出典" in shown
+    assert ":orange-background[" in shown  # the evidence span is highlighted inside the source card
+    assert any("検索" in c.value and "ms" in c.value for c in app.caption)
+    assert [m.name for m in app.chat_message] == ["user", "assistant"]
+
+
+def test_follow_up_uses_the_previous_turn(app):
+    ask(app, "AISIとは何ですか")
+    ask(app, "それはいつ設立された？")
+    follow = last_answer(app)
+    assert "aisi" in follow.query.lower()
+    assert "2024年2月" in follow.text
+    assert any("前の質問を踏まえて検索" in c.value for c in app.caption)
+    assert len(app.chat_message) == 4
+
+
+def test_new_conversation_clears_history(app):
+    ask(app, "AISIとは何ですか")
+    next(b for b in app.button if b.label == "新しい会話").click().run()
+    assert app.session_state["turns"] == [] and not app.chat_message
+
+
+def test_document_filter_restricts_the_sources(app):
+    only = "003_85d7ebae2a956e44.txt"
+    app.multiselect[0].select(only).run()
+    ask(app, "AIの利活用におけるリスクとは何ですか")
+    answer = last_answer(app)
+    sources = answer.related if answer.abstained else answer.citations
+    assert sources and {c.doc for c in sources} == {only}
+    assert {c.doc for c in answer.passages} == {only}
+
+
+def test_passage_count_setting_reaches_the_retriever(app):
+    app.slider[0].set_value(2).run()
+    ask(app, "AIの利活用におけるリスクとは何ですか")
+    assert len(last_answer(app).passages) == 2
+
+
+def test_unanswerable_question_abstains_with_related_passages(app):
+    ask(app, "AI法に違反した事業者に科される罰金の上限額はいくらですか？")
+    answer = last_answer(app)
+    assert answer.abstained and answer.related
+    assert any(NOT_FOUND.rstrip("。") in w.value for w in app.warning)
+    assert any("回答の根拠ではありません" in c.value for c in app.caption)
+
+
+def test_invalid_question_gets_a_message_not_a_traceback(app):
+    ask(app, "？？？")
+    assert app.session_state["turns"][-1]["error"]
+    assert any("文字" in w.value for w in app.warning)
+    ask(app, "AI" * 50_000)
+    assert any("2,000" in w.value for w in app.warning)
+
+
+def test_feedback_is_appended_with_question_answer_and_citations(app, tmp_path):
+    ask(app, "AISIはいつ設立されましたか？")
+    app.text_input[0].input("日付が分かりやすい").run()
+    next(b for b in app.button if b.label == "👍").click().run()
+    assert not app.exception
+    ask(app, "AI法に違反した事業者に科される罰金の上限額はいくらですか？")
+    next(b for b in app.button if b.label == "👎").click().run()
+    lines = (tmp_path / "feedback.jsonl").read_text(encoding="utf-8").splitlines()
+    first, second = (json.loads(line) for line in lines)
+    assert first["rating"] == "up" and first["comment"] == "日付が分かりやすい"
+    assert first["question"] == "AISIはいつ設立されましたか？" and "2024年2月" in first["answer"]
+    assert first["citations"] and first["citations"][0]["evidence"] in first["answer"]
+    assert second["rating"] == "down" and second["abstained"] and second["citations"]  # the related passages
+    assert first["answer_id"] != second["answer_id"]
+    assert any("フィードバックを記録しました" in c.value for c in app.caption)
+
+
+def test_missing_index_is_built_with_progress_then_served(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(CORPUS / "003_85d7ebae2a956e44.txt", corpus)
+    monkeypatch.setenv("SEISAKU_QA_CORPUS", str(corpus))
+    monkeypatch.setenv("SEISAKU_QA_INDEX", str(tmp_path / "index"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert (tmp_path / "index" / "CURRENT").is_file()
+    assert any("索引を作成しました" in s.label for s in at.status)
+    assert any("資料: 1 件" in m.value.replace("\\", "") for m in at.sidebar.markdown)
+
+
+def test_damaged_index_shows_the_fix_instead_of_crashing(tmp_path, monkeypatch):
+    (tmp_path / "index").mkdir()
+    (tmp_path / "index" / "CURRENT").write_text("no-such-version")
+    monkeypatch.setenv("SEISAKU_QA_INDEX", str(tmp_path / "index"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert any("rag ingest --rebuild" in e.value.replace("\\", "") for e in at.error)
+    assert any(b.label == "索引を作り直す" for b in at.button)
