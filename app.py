@@ -15,11 +15,17 @@ import streamlit as st
 from rag import config
 from rag.answer import Answer, Citation
 from rag.feedback import append_feedback, feedback_record
+from rag.generate import LLMGenerator, TokenCallback
+from rag.llm import LLMError, LLMSettings
 from rag.markup import escape_markdown, highlighted_markdown
 from rag.qa import MAX_QUESTION_CHARS, PolicyQA, QueryError
 from rag.store import POINTER, IndexLoadError, current_version
 
-ANSWER_MODES = {"extractive": "抽出型（オフライン、LLM なし）"}
+ANSWER_MODES = {
+    "extractive": "抽出型（オフライン、LLM なし）",
+    "openai": "LLM（OpenAI 互換サーバー）",
+    "llamacpp": "LLM（ローカル GGUF）",
+}
 EXAMPLE_QUESTION = "AI法はいつ全面施行された？"
 
 
@@ -30,6 +36,29 @@ def load_qa(index_dir: str, version: str) -> PolicyQA:
     `version` is only the cache key: a re-index makes a new version, so the next run loads it.
     """
     return PolicyQA.load(Path(index_dir))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def load_generator(generator: str, model: str, base_url: str, model_path: str, timeout_s: float) -> LLMGenerator:
+    """One LLM client per configuration and process; the API key is read from the environment here."""
+    from rag.text import default_tokenizer
+
+    settings = LLMSettings(generator, model, base_url, model_path, timeout_s)
+    return LLMGenerator.from_settings(settings, default_tokenizer())
+
+
+def configured_modes(settings: LLMSettings) -> list[str]:
+    """Answer modes offered: extractive, plus the LLM the server's environment configures.
+
+    Endpoints and model files come from the operator's environment, not from the page, so a
+    user cannot point the server at another address.
+    """
+    modes = ["extractive"]
+    if settings.base_url and settings.model:
+        modes.append("openai")
+    if settings.model_path:
+        modes.append("llamacpp")
+    return modes
 
 
 def build_index(rebuild: bool = False) -> list[str]:
@@ -81,13 +110,7 @@ def sidebar(qa: PolicyQA) -> dict[str, Any]:
             placeholder="すべての資料",
         )
         k = st.slider("参照する箇所の数", min_value=1, max_value=10, value=5, key="k")
-        mode = st.radio(
-            "回答方式",
-            options=list(ANSWER_MODES),
-            format_func=ANSWER_MODES.__getitem__,
-            key="mode",
-            help="LLM による回答は、LLM の設定後にここで選べるようになります。",
-        )
+        mode, generator = answer_mode()
         st.header("索引の状態")
         manifest = qa.index.manifest
         st.markdown(
@@ -103,7 +126,34 @@ def sidebar(qa: PolicyQA) -> dict[str, Any]:
         if st.button("索引を更新", help="corpus/ の変更を反映します（変更された資料だけを処理します）"):
             st.session_state.notice = build_index()
             st.rerun()
-    return {"docs": docs or None, "k": k, "mode": mode, "index_version": qa.index.path.name}
+    return {"docs": docs or None, "k": k, "mode": mode, "index_version": qa.index.path.name, "generator": generator}
+
+
+def answer_mode() -> tuple[str, LLMGenerator | None]:
+    """The answer-mode radio; the LLM generator when one is chosen and can be built."""
+    try:
+        env = LLMSettings.from_env()
+    except (LLMError, ValueError) as exc:
+        st.error(escape_markdown(f"LLM の設定が正しくありません: {exc}"))
+        env = LLMSettings()
+    modes = configured_modes(env)
+    mode = st.radio(
+        "回答方式",
+        options=modes,
+        index=modes.index(env.generator) if env.generator in modes else 0,
+        format_func=ANSWER_MODES.__getitem__,
+        key="mode",
+        help="LLM は環境変数 SEISAKU_QA_LLM_BASE_URL / SEISAKU_QA_LLM_MODEL（または SEISAKU_QA_GGUF）で設定します。",
+    )
+    if mode == "extractive":
+        return mode, None
+    try:
+        generator = load_generator(mode, env.model, env.base_url, env.model_path, env.timeout_s)
+    except LLMError as exc:
+        st.error(escape_markdown(str(exc)))
+        return "extractive", None
+    st.caption(escape_markdown(f"モデル: {generator.name}。各文を出典と照合し、確認できない文には印を付けます。"))
+    return mode, generator
 
 
 def render_source(cite: Citation, key: str, highlight: bool = True) -> None:
@@ -130,12 +180,21 @@ def render_answer(answer: Answer, key: str) -> None:
         for cite in answer.related:
             render_source(cite, key, highlight=False)
     else:
+        if answer.notice:
+            st.info(escape_markdown(f"{answer.notice} 抽出型の回答を表示しています。"), icon="ℹ️")
         st.markdown(escape_markdown(answer.text))
+        for check in answer.unsupported:
+            st.warning(escape_markdown(f"出典で確認できない文: 「{check.sentence}」（{check.reason}）"), icon="⚠️")
         st.caption("出典")
         for cite in answer.citations:
             render_source(cite, key)
     timings = answer.timings_ms
-    st.caption(f"検索 {timings.get('retrieve', 0):.0f} ms ・ 回答作成 {timings.get('answer', 0):.0f} ms")
+    writer = "抽出型" if answer.generator == "extractive" else answer.generator
+    st.caption(
+        escape_markdown(
+            f"検索 {timings.get('retrieve', 0):.0f} ms ・ 回答作成 {timings.get('answer', 0):.0f} ms ・ {writer}"
+        )
+    )
 
 
 def render_feedback(turn: dict[str, Any]) -> None:
@@ -158,25 +217,35 @@ def render_feedback(turn: dict[str, Any]) -> None:
             st.rerun()
 
 
-def render_turn(turn: dict[str, Any]) -> None:
+def render_question(question: str) -> None:
     with st.chat_message("user"):
-        st.markdown(escape_markdown(turn["question"]))
-    with st.chat_message("assistant"):
-        if turn.get("error"):
-            st.warning(escape_markdown(turn["error"]))
-            return
-        render_answer(turn["answer"], turn["id"])
-        render_feedback(turn)
+        st.markdown(escape_markdown(question))
 
 
-def ask(qa: PolicyQA, question: str, settings: dict[str, Any]) -> dict[str, Any]:
+def render_reply(turn: dict[str, Any]) -> None:
+    if turn.get("error"):
+        st.warning(escape_markdown(turn["error"]))
+        return
+    render_answer(turn["answer"], turn["id"])
+    render_feedback(turn)
+
+
+def ask(qa: PolicyQA, question: str, settings: dict[str, Any], on_token: TokenCallback | None = None) -> dict[str, Any]:
     """Answer `question` in the context of this session's earlier answered turns."""
     history = [
         {"question": t["answer"].query, "answer": t["answer"].text} for t in st.session_state.turns if t.get("answer")
     ]
-    turn: dict[str, Any] = {"id": uuid.uuid4().hex, "question": question, "settings": settings}
+    logged = {key: value for key, value in settings.items() if key != "generator"}
+    turn: dict[str, Any] = {"id": uuid.uuid4().hex, "question": question, "settings": logged}
     try:
-        turn["answer"] = qa.ask(question, history=history, k=settings["k"], docs=settings["docs"])
+        turn["answer"] = qa.ask(
+            question,
+            history=history,
+            k=settings["k"],
+            docs=settings["docs"],
+            generator=settings["generator"],
+            on_token=on_token,
+        )
     except QueryError as exc:
         turn["error"] = str(exc)
     return turn
@@ -194,13 +263,25 @@ def main() -> None:
     if notice := st.session_state.pop("notice", None):
         st.success(escape_markdown("\n".join(notice)))
     for turn in st.session_state.turns:
-        render_turn(turn)
+        render_question(turn["question"])
+        with st.chat_message("assistant"):
+            render_reply(turn)
     question = st.chat_input(f"資料について質問してください（例: {EXAMPLE_QUESTION}、{MAX_QUESTION_CHARS:,} 文字まで）")
     if question:
-        with st.spinner("資料を検索しています…"):
-            turn = ask(qa, question, settings)
-        st.session_state.turns.append(turn)
-        render_turn(turn)
+        render_question(question)
+        with st.chat_message("assistant"):
+            live = st.empty()
+            streamed: list[str] = []
+
+            def on_token(token: str) -> None:
+                streamed.append(token)
+                live.markdown(escape_markdown("".join(streamed)) + " ▌")
+
+            with st.spinner("資料を検索しています…"):
+                turn = ask(qa, question, settings, on_token)
+            live.empty()
+            st.session_state.turns.append(turn)
+            render_reply(turn)
 
 
 main()

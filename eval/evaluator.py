@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from eval import metrics
 from eval.data import Question
-from rag.ground import check_answer
+from rag.generate import LLMGenerator
+from rag.ground import Similarity, check_answer
 from rag.qa import PolicyQA
 from rag.text import Tokenizer, default_tokenizer
 
@@ -33,12 +34,15 @@ class PolicyQASystem:
 
     name = "seisaku-qa"
 
-    def __init__(self, qa: PolicyQA, k: int = RETRIEVED_KEPT) -> None:
+    def __init__(self, qa: PolicyQA, k: int = RETRIEVED_KEPT, generator: LLMGenerator | None = None) -> None:
         self.qa = qa
         self.k = k
+        self.generator = generator
+        if generator:
+            self.name = f"seisaku-qa ({generator.name})"
 
     def run(self, question: str) -> dict:
-        answer = self.qa.ask(question, k=max(self.k, RETRIEVED_KEPT))
+        answer = self.qa.ask(question, k=max(self.k, RETRIEVED_KEPT), generator=self.generator)
         return {
             "answer": answer.text,
             "abstained": answer.abstained,
@@ -59,6 +63,8 @@ class PolicyQASystem:
                 for p in answer.passages
             ],
             "timings_ms": answer.timings_ms,
+            "generator": answer.generator,
+            "notice": answer.notice,
         }
 
 
@@ -70,19 +76,19 @@ def run_questions(system: System, questions: list[Question], progress: bool = Tr
     return rows
 
 
-def _groundedness(row: dict, tokenizer: Tokenizer) -> tuple[int, int]:
+def _groundedness(row: dict, tokenizer: Tokenizer, similarity: Similarity | None) -> tuple[int, int]:
     """(supported sentences, sentences) of an answer, against the passages it cites."""
     if row["abstained"] or not row["answer"]:
         return 0, 0
     passages = {c.get("n", i + 1): c["text"] for i, c in enumerate(row["citations"])}
-    checks = check_answer(row["answer"], passages, tokenizer)
+    checks = check_answer(row["answer"], passages, tokenizer, similarity)
     return sum(c.supported for c in checks), len(checks)
 
 
-def score_row(row: dict, q: Question, k: int, tokenizer: Tokenizer) -> dict:
+def score_row(row: dict, q: Question, k: int, tokenizer: Tokenizer, similarity: Similarity | None = None) -> dict:
     """Per-question metric values (None where a metric does not apply)."""
     answerable = q.answerable
-    supported, sentences = _groundedness(row, tokenizer)
+    supported, sentences = _groundedness(row, tokenizer, similarity)
     answered = answerable and not row["abstained"]
     return {
         "recall": metrics.recall_at_k(row["retrieved"], q.evidence, q.docs, k) if answerable else None,
@@ -115,6 +121,8 @@ def aggregate(rows: list[dict], scores: list[dict], questions: list[Question]) -
         "keyword_accuracy": _mean(s["keyword"] for s in scores),
         "cited_support": _mean(s["cited_support"] for s in scores),
         "groundedness": supported / sentences if sentences else None,
+        "unsupported_sentences": sentences - supported,
+        "llm_fallbacks": sum(bool(r.get("notice")) for r in rows),
         **metrics.abstention_scores([(q.answerable, r["abstained"]) for q, r in zip(questions, rows)]),
         "retrieve_ms_p50": metrics.percentile(retrieve_ms, 50),
         "retrieve_ms_p95": metrics.percentile(retrieve_ms, 95),
@@ -126,10 +134,10 @@ def aggregate(rows: list[dict], scores: list[dict], questions: list[Question]) -
     }
 
 
-def evaluate(rows: list[dict], questions: list[Question], k: int) -> dict:
+def evaluate(rows: list[dict], questions: list[Question], k: int, similarity: Similarity | None = None) -> dict:
     """Overall and per-type figures plus the failures a developer needs to look at."""
     tokenizer = default_tokenizer()
-    scores = [score_row(r, q, k, tokenizer) for r, q in zip(rows, questions)]
+    scores = [score_row(r, q, k, tokenizer, similarity) for r, q in zip(rows, questions)]
     by_type: dict[str, list[int]] = defaultdict(list)
     for i, q in enumerate(questions):
         by_type[q.type].append(i)

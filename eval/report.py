@@ -16,6 +16,8 @@ HEADLINE = [
     ("keyword_accuracy", "keyword accuracy"),
     ("cited_support", "cited support"),
     ("groundedness", "groundedness"),
+    ("unsupported_sentences", "unsupported answer sentences"),
+    ("llm_fallbacks", "LLM failures answered extractively"),
     ("abstain_recall", "abstention recall (unanswerable)"),
     ("abstain_precision", "abstention precision"),
     ("false_abstain_rate", "false abstention rate"),
@@ -30,6 +32,8 @@ BY_TYPE = ["recall_at_k", "mrr_at_10", "keyword_accuracy", "cited_support", "abs
 def _fmt(value) -> str:
     if value is None:
         return "–"
+    if isinstance(value, int):
+        return str(value)
     return f"{value:.1f}" if isinstance(value, float) and value > 1.5 else f"{value:.3f}"
 
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from llama_index.core.schema import NodeWithScore
 
+from rag.ground import SentenceCheck
 from rag.store import lines_of_span
 from rag.text import Tokenizer, normalize, sentence_spans
 
@@ -66,6 +67,13 @@ class Answer:
     passages: list[Citation] = field(default_factory=list)  # everything retrieved, ranked
     abstained: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
+    generator: str = "extractive"  # what wrote `text`
+    notice: str = ""  # why the requested LLM did not write it (the extractive fallback answered)
+    checks: list[SentenceCheck] = field(default_factory=list)  # grounding of each answer sentence
+
+    @property
+    def unsupported(self) -> list[SentenceCheck]:
+        return [c for c in self.checks if not c.supported]
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -47,8 +47,38 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_answer(answer) -> None:
-    print(answer.text)
+def _llm_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--generator", choices=["extractive", "openai", "llamacpp"], help="answer writer (default: extractive)"
+    )
+    parser.add_argument("--llm-model", help="model name on the OpenAI-compatible server")
+    parser.add_argument("--llm-base-url", help="e.g. http://localhost:8000/v1 (key from $SEISAKU_QA_LLM_API_KEY)")
+    parser.add_argument("--gguf", help="GGUF model file for --generator llamacpp")
+    parser.add_argument("--llm-timeout", type=float, help="seconds before falling back to extractive (default 30)")
+
+
+def _generator(args: argparse.Namespace, qa):
+    """The LLM generator the arguments (or SEISAKU_QA_* variables) ask for, or None for extractive."""
+    from rag.generate import LLMGenerator
+    from rag.llm import LLMSettings
+
+    settings = LLMSettings.from_env(
+        generator=args.generator,
+        model=args.llm_model,
+        base_url=args.llm_base_url,
+        model_path=args.gguf,
+        timeout_s=args.llm_timeout,
+    )
+    return LLMGenerator.from_settings(settings, qa.tokenizer) if settings.uses_llm else None
+
+
+def _print_answer(answer, streamed: bool = False) -> None:
+    if answer.notice:
+        print(f"\n注意: {answer.notice} 抽出型の回答を表示します。", file=sys.stderr)
+    if not streamed or answer.notice or answer.abstained:
+        print(answer.text)
+    for check in answer.unsupported:
+        print(f"⚠ 根拠を確認できない文: {check.sentence}（{check.reason}）")
     sources = answer.citations or answer.related
     if sources:
         print("\n関連する箇所:" if answer.abstained else "\n出典:")
@@ -59,11 +89,19 @@ def _print_answer(answer) -> None:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     qa = _load_qa(args.index, build_if_missing=True)
-    answer = qa.ask(args.question, k=args.k, docs=args.doc)
+    generator = _generator(args, qa)
+    stream = generator is not None and not args.json
+
+    def on_token(token: str) -> None:
+        print(token, end="", flush=True)
+
+    answer = qa.ask(args.question, k=args.k, docs=args.doc, generator=generator, on_token=on_token if stream else None)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
-        _print_answer(answer)
+        if stream:
+            print()
+        _print_answer(answer, streamed=stream)
     return 0
 
 
@@ -76,10 +114,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.limit:
         questions = questions[: args.limit]
     qa = _load_qa(args.index, build_if_missing=True)
-    rows = run_questions(PolicyQASystem(qa), questions)
+    rows = run_questions(PolicyQASystem(qa, generator=_generator(args, qa)), questions)
     args.out.mkdir(parents=True, exist_ok=True)
     write_results(rows, args.out / "results.jsonl")
-    report = evaluate(rows, questions, args.k)
+    report = evaluate(rows, questions, args.k, qa.similarity)
     baseline_report = None
     if args.baseline == "llamaindex":
         from eval.baseline import LlamaIndexBaseline
@@ -87,13 +125,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         baseline = LlamaIndexBaseline(corpus_dir())
         baseline_rows = run_questions(baseline, questions)
         write_results(baseline_rows, args.out / "baseline_results.jsonl")
-        baseline_report = evaluate(baseline_rows, questions, args.k)
+        baseline_report = evaluate(baseline_rows, questions, args.k, qa.similarity)
     write_report(report, args.out, baseline_report, str(args.questions))
     o = report["overall"]
     print(
         f"recall@{args.k} {o['recall_at_k']:.3f}  MRR@10 {o['mrr_at_10']:.3f}  "
         f"keyword accuracy {o['keyword_accuracy'] or 0:.3f}  abstention recall {o['abstain_recall']:.3f}  "
-        f"false abstention {o['false_abstain_rate']:.3f}"
+        f"false abstention {o['false_abstain_rate']:.3f}  groundedness {o['groundedness'] or 0:.3f} "
+        f"({o['unsupported_sentences']} unsupported sentences, {o['llm_fallbacks']} LLM fallbacks)"
     )
     print(f"report: {args.out / 'report.md'}")
     return 0
@@ -130,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5)
     p.add_argument("--doc", action="append", help="only this document (repeatable)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _llm_args(p)
     _index_arg(p)
     p.set_defaults(func=cmd_ask)
 
@@ -139,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--baseline", choices=["llamaindex"], help="also run llama-index defaults side by side")
     p.add_argument("--limit", type=int, help="only the first N questions")
+    _llm_args(p)
     _index_arg(p)
     p.set_defaults(func=cmd_eval)
 
@@ -154,12 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     from eval.data import QuestionFileError
     from ingest.load import LoadError
     from rag.embedders import EmbedderError
+    from rag.llm import LLMError
     from rag.qa import QueryError
     from rag.store import IndexLoadError
 
     try:
         return args.func(args)
-    except (QueryError, IndexLoadError, QuestionFileError, EmbedderError, LoadError) as exc:
+    except (QueryError, IndexLoadError, QuestionFileError, EmbedderError, LoadError, LLMError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -27,6 +27,9 @@ def feedback_record(answer: Answer, rating: str, comment: str = "", **context: A
         "query": answer.query,
         "answer": answer.text,
         "abstained": answer.abstained,
+        "generator": answer.generator,
+        "notice": answer.notice,
+        "unsupported": [check.sentence for check in answer.unsupported],
         "citations": [
             {
                 "n": c.n,

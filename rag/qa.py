@@ -6,6 +6,7 @@ import time
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore
 
@@ -14,6 +15,9 @@ from rag.abstain import AbstainPolicy, measure_support
 from rag.answer import NOT_FOUND, Answer, ExtractiveComposer, citation_for, idf_from_bm25
 from rag.embedders import load_embedder
 from rag.followup import Turn, resolve_followup
+from rag.generate import LLMGenerator, TokenCallback
+from rag.ground import check_answer
+from rag.llm import LLMError
 from rag.retrieve import HybridRetriever
 from rag.store import IndexLoadError, StoredIndex, read_index
 from rag.text import Tokenizer, default_tokenizer
@@ -74,21 +78,53 @@ class PolicyQA:
         return self.retriever.search(validate_question(question), k, docs)
 
     def ask(
-        self, question: str, history: list[Turn] | None = None, k: int = 5, docs: list[str] | None = None
+        self,
+        question: str,
+        history: list[Turn] | None = None,
+        k: int = 5,
+        docs: list[str] | None = None,
+        generator: LLMGenerator | None = None,
+        on_token: TokenCallback | None = None,
     ) -> Answer:
-        """Answer from the documents with [n] citations, or abstain with the closest passages as related."""
+        """Answer from the documents with [n] citations, or abstain with the closest passages as related.
+
+        With `generator`, an LLM condenses follow-ups and writes the answer (streamed to `on_token`);
+        if it fails, the extractive answer is returned with `notice` saying why.
+        """
         question = validate_question(question)
         t0 = time.perf_counter()
+        notice = ""
         query = resolve_followup(question, history or [], self.tokenizer)
+        if generator and history and query != question:
+            try:
+                query = validate_question(generator.condense(question, history))
+            except (LLMError, QueryError) as exc:
+                notice = str(exc)
         hits = self.retriever.search(query, max(k, 1), docs)
         t1 = time.perf_counter()
-        text, citations = self.composer.compose(query, hits)
-        support = measure_support(query, [c.text for c in citations], self.idf, self.tokenizer)
-        t2 = time.perf_counter()
-        timings = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000}
+        timings = {"retrieve": (t1 - t0) * 1000}
         passages = [citation_for(hit, i + 1) for i, hit in enumerate(hits)]
-        if not citations or self.abstain_policy.abstain(support):
-            return Answer(
-                question, query, NOT_FOUND, related=passages[:3], passages=passages, abstained=True, timings_ms=timings
-            )
-        return Answer(question, query, text, citations=citations, passages=passages, timings_ms=timings)
+        if generator and not notice:
+            try:
+                text, citations = generator.compose(query, hits, on_token)
+                answer = Answer(question, query, text, citations, passages=passages, generator=generator.name)
+                answer.abstained = not citations
+            except LLMError as exc:
+                notice = str(exc)
+        if not generator or notice:
+            text, citations = self.composer.compose(query, hits)
+            support = measure_support(query, [c.text for c in citations], self.idf, self.tokenizer)
+            answer = Answer(question, query, text, citations, passages=passages, notice=notice)
+            answer.abstained = not citations or self.abstain_policy.abstain(support)
+        if answer.abstained:
+            answer.text, answer.citations, answer.related = NOT_FOUND, [], passages[:3]
+        else:
+            cited = {c.n: c.text for c in answer.citations}
+            answer.checks = check_answer(answer.text, cited, self.tokenizer, self.similarity)
+        answer.timings_ms = dict(timings, answer=(time.perf_counter() - t1) * 1000)
+        return answer
+
+    def similarity(self, sentence: str, candidates: list[str]) -> float:
+        """Highest cosine between `sentence` and the candidate sentences (the grounding paraphrase fallback)."""
+        vectors = np.asarray(self.retriever.embedder.get_text_embedding_batch([sentence, *candidates]))
+        return float((vectors[1:] @ vectors[0]).max())

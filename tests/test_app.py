@@ -139,3 +139,30 @@ def test_damaged_index_shows_the_fix_instead_of_crashing(tmp_path, monkeypatch):
     assert not at.exception
     assert any("rag ingest --rebuild" in e.value.replace("\\", "") for e in at.error)
     assert any(b.label == "索引を作り直す" for b in at.button)
+
+
+def test_llm_mode_streams_marks_invented_facts_and_falls_back(corpus_index, tmp_path, monkeypatch):
+    from tests.rag.openai_server import ScriptedOpenAIServer
+
+    with ScriptedOpenAIServer() as server:
+        monkeypatch.setenv("SEISAKU_QA_INDEX", str(corpus_index))
+        monkeypatch.setenv("SEISAKU_QA_FEEDBACK", str(tmp_path / "feedback.jsonl"))
+        monkeypatch.setenv("SEISAKU_QA_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("SEISAKU_QA_LLM_MODEL", "scripted")
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+        assert at.radio[0].options == [
+            "抽出型（オフライン、LLM なし）",
+            "LLM（OpenAI 互換サーバー）",
+        ]
+        at.radio[0].set_value("openai").run()
+        server.replies = [{"content": "AISIは2024年2月に設立された。[1] 職員は300人である。[1]"}]
+        ask(at, "AISIはいつ設立されましたか？")
+        answer = last_answer(at)
+        assert answer.generator.startswith("openai:")
+        assert [c.sentence for c in answer.unsupported] == ["職員は300人である。"]
+        assert any("出典で確認できない文" in w.value and "300" in w.value for w in at.warning)
+        server.replies = [{"status": 500}]
+        ask(at, "AISIはいつ設立されましたか？")
+        assert last_answer(at).generator == "extractive"
+        assert any("HTTP 500" in i.value for i in at.info)
+        assert not at.exception
