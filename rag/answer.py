@@ -194,9 +194,19 @@ class ExtractiveComposer:
         for cand in ranked[1:]:
             if len(chosen) >= MAX_SENTENCES or cand.score < SECOND_SENTENCE_RATIO * best:
                 break
+            inner = _contained(cand, chosen)
+            if inner is not None:  # a label-extended span around a chosen sentence: keep the wider one
+                if sum(len(c.text) for c in chosen if c is not inner) + len(cand.text) <= MAX_ANSWER_CHARS:
+                    chosen[chosen.index(inner)] = cand
+                    covered |= cand.terms
+                continue
             length = sum(len(c.text) for c in chosen) + len(cand.text)
             if length > MAX_ANSWER_CHARS or normalize(cand.text) in {normalize(c.text) for c in chosen}:
                 continue
+            if any(
+                c.hit_rank == cand.hit_rank and c.span[0] <= cand.span[0] and cand.span[1] <= c.span[1] for c in chosen
+            ):
+                continue  # already said by a wider chosen span
             if cand.terms - covered or cand.hit_rank == chosen[0].hit_rank:
                 chosen.append(cand)
                 covered |= cand.terms
@@ -211,8 +221,17 @@ class ExtractiveComposer:
                 first = [c for c in chosen if c.hit_rank == cand.hit_rank]
                 span = (min(c.span[0] for c in first), max(c.span[1] for c in first))
                 citations.append(citation_for(hits[cand.hit_rank], number_of[cand.hit_rank], span))
-            parts.append(f"{' '.join(cand.text.split())}[{number_of[cand.hit_rank]}]")
+            # every sentence carries its marker: a label-extended candidate holds several
+            text = " ".join(cand.text.split())
+            pieces = [text[s:e].strip() for s, e in sentence_spans(text)] or [text]
+            parts.append("".join(f"{piece}[{number_of[cand.hit_rank]}]" for piece in pieces))
         return "".join(parts), citations
+
+
+def _contained(cand: _Candidate, chosen: list[_Candidate]) -> _Candidate | None:
+    """The chosen candidate of the same passage whose span lies inside `cand`'s, if any."""
+    s, e = cand.span
+    return next((c for c in chosen if c.hit_rank == cand.hit_rank and s <= c.span[0] and c.span[1] <= e), None)
 
 
 def idf_from_bm25(bm25) -> dict[str, float]:
