@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from ingest.pipeline import ingest, stale_reason
 from rag import config
 from rag.answer import Answer, Citation
 from rag.feedback import append_feedback, feedback_record
@@ -63,7 +64,6 @@ def configured_modes(settings: LLMSettings) -> list[str]:
 
 def build_index(rebuild: bool = False) -> list[str]:
     """Ingest the corpus with a visible progress bar; returns the ingest summary lines."""
-    from ingest.pipeline import ingest
 
     with st.status("資料の索引を作成しています…", expanded=True) as status:
         bar = st.progress(0.0, text="資料を読み込んでいます…")
@@ -121,6 +121,8 @@ def sidebar(qa: PolicyQA) -> dict[str, Any]:
                 f"作成日時: {manifest.created_at}"
             )
         )
+        if stale := stale_reason(manifest):
+            st.warning(escape_markdown(f"索引が古い設定で作られています（{stale}）。「索引を更新」を押してください。"))
         for name, reason in manifest.skipped.items():
             st.caption(escape_markdown(f"読み込めなかった資料: {name}（{reason}）"))
         if st.button("索引を更新", help="corpus/ の変更を反映します（変更された資料だけを処理します）"):

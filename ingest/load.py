@@ -14,7 +14,9 @@ from pathlib import Path
 # Encodings tried in order when a file is not UTF-8. Japanese government files
 # are UTF-8, Shift_JIS/CP932 or EUC-JP in practice; strict decoding tells them apart.
 _FALLBACK_ENCODINGS = ("cp932", "euc_jp")
-MAX_FILE_BYTES = 64 * 1024 * 1024
+# A policy document's extracted text is well under a few MB; 16 MiB of text would take hours to
+# embed on a CPU, so larger files are refused up front with the reason rather than ingested.
+MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
 class LoadError(Exception):
@@ -92,10 +94,14 @@ def read_source(path: Path) -> bytes:
     """The raw bytes of a loadable file; every failure becomes a LoadError naming the reason."""
     if path.suffix.lower() not in _LOADERS:
         raise LoadError(f"unsupported file type {path.suffix or '(none)'}")
+    if path.is_symlink() and not path.exists():
+        raise LoadError("broken symbolic link")
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise LoadError(f"file too large ({size / 2**20:.0f} MiB > {MAX_FILE_BYTES // 2**20} MiB)")
+            raise LoadError(
+                f"file too large ({size / 2**20:.1f} MiB > {MAX_FILE_BYTES // 2**20} MiB): split it into smaller files"
+            )
         data = path.read_bytes()
     except PermissionError:
         raise LoadError("permission denied") from None
@@ -119,12 +125,19 @@ def load_file(path: Path) -> SourceText:
     return parse_source(path, read_source(path))
 
 
+def check_inside(path: Path, roots: list[Path]) -> None:
+    """Refuse a file found under a corpus directory that resolves (through a link) outside it."""
+    for root in roots:
+        if path.is_relative_to(root) and not path.resolve().is_relative_to(root.resolve()):
+            raise LoadError(f"links to {path.resolve()}, outside the corpus directory {root}")
+
+
 def discover(paths: list[Path]) -> list[Path]:
     """Files under the given files/directories that a loader is registered for, sorted."""
     found: set[Path] = set()
     for root in paths:
         if root.is_dir():
-            found.update(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _LOADERS)
+            found.update(p for p in root.rglob("*") if (p.is_file() or p.is_symlink()) and p.suffix.lower() in _LOADERS)
         elif root.exists():
             found.add(root)
     return sorted(found, key=lambda p: (p.name, str(p)))

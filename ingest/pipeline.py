@@ -17,7 +17,7 @@ from llama_index.core.schema import TextNode
 from ingest.clean import CLEANER_VERSION, clean_document
 from ingest.embed import embed_nodes
 from ingest.index import build_bm25
-from ingest.load import LoadError, discover, parse_source, read_source
+from ingest.load import LoadError, check_inside, discover, parse_source, read_source
 from ingest.split import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, SPLITTER_VERSION, split_document
 from rag.embedders import DEFAULT_EMBEDDER, load_embedder
 from rag.store import IndexLoadError, Manifest, StoredIndex, read_index, write_index
@@ -66,6 +66,21 @@ class IngestConfig:
             "max_chars": self.max_chars,
             "min_chars": self.min_chars,
         }
+
+
+def stale_reason(manifest: Manifest, config: IngestConfig | None = None) -> str | None:
+    """Why an index that loads fine no longer matches what `rag ingest` would build now, or None.
+
+    The query side can serve such an index; the app and CLI show this so the operator re-ingests.
+    """
+    config = config or IngestConfig()
+    if manifest.embedder != config.embedder:
+        return f"built with embedder {manifest.embedder}, default is {config.embedder}"
+    if manifest.chunker != config.chunker():
+        return f"built with chunker {manifest.chunker}, this version chunks as {config.chunker()}"
+    if manifest.tokenizer != default_tokenizer().name:
+        return f"built with tokenizer {manifest.tokenizer}, this version uses {default_tokenizer().name}"
+    return None
 
 
 def _previous(root: Path, config: IngestConfig, rebuild: bool) -> tuple[StoredIndex | None, StoredIndex | None]:
@@ -137,9 +152,11 @@ def _ingest(
     files: dict[str, dict] = {}
     nodes_by_file: dict[str, list[TextNode]] = {}
     seen_hashes: dict[str, str] = {}
+    roots = [p for p in paths if p.is_dir()]
     for path in discover(paths):
         name = path.name
         try:
+            check_inside(path, roots)
             if name in files:
                 raise LoadError(f"same file name as {files[name]['path']}")
             data = read_source(path)  # read once: the hash and the text come from the same bytes

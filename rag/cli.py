@@ -16,16 +16,18 @@ def _index_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_qa(index: Path, build_if_missing: bool = False):
+    from ingest.pipeline import ingest, stale_reason
     from rag.qa import PolicyQA
     from rag.store import POINTER
 
     if build_if_missing and not (index / POINTER).exists():
-        from ingest.pipeline import ingest
-
         print(f"no index at {index}: building it from {corpus_dir()}/ ...", file=sys.stderr)
         for line in ingest([corpus_dir()], index).lines():
             print(line, file=sys.stderr)
-    return PolicyQA.load(index)
+    qa = PolicyQA.load(index)
+    if stale := stale_reason(qa.index.manifest):
+        print(f"warning: index is stale ({stale}): run `rag ingest`", file=sys.stderr)
+    return qa
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -144,6 +146,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(scale=args.scale)
 
 
+def cmd_load(args: argparse.Namespace) -> int:
+    from eval.data import load_questions
+    from eval.load import run_load
+
+    qa = _load_qa(args.index, build_if_missing=True)
+    questions = [q.question for q in load_questions(args.questions)]
+    for think in args.think:
+        print("\n".join(run_load(qa, questions, args.users, args.seconds, think).lines()) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Cited answers over Japanese policy documents")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -182,6 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     _llm_args(p)
     _index_arg(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("load", help="concurrent users against one loaded index (loopback, bounded)")
+    p.add_argument("--users", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--think", type=float, nargs="+", default=[1.0], help="mean think time(s) between questions")
+    p.add_argument("--questions", type=Path, default=Path("eval/questions.jsonl"))
+    _index_arg(p)
+    p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("bench", help="speed and memory benchmark")
     p.add_argument("--scale", type=int, default=100, help="corpus multiple for the large-corpus run")

@@ -62,7 +62,7 @@ class PolicyQA:
         index = read_index(Path(index_dir) if index_dir else config.index_dir())
         if embedder is None:
             embedder = load_embedder(index.manifest.embedder)
-        elif getattr(embedder, "dim", index.manifest.dim) != index.manifest.dim:
+        elif embedder.model_name != index.manifest.embedder or getattr(embedder, "dim", None) != index.manifest.dim:
             raise IndexLoadError(
                 f"embedder {embedder.model_name} does not match the index (built with {index.manifest.embedder}): "
                 f"run `rag ingest --rebuild --embedder ...`"

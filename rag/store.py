@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -122,11 +123,17 @@ def _prune(versions: Path, keep: set[str]) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
+_VERSION_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")
+
+
 def current_version(root: Path) -> Path:
     pointer = root / POINTER
     if not pointer.is_file():
         raise IndexLoadError(f"no index at {root}: run `rag ingest` to build it")
-    path = root / VERSIONS / pointer.read_text(encoding="utf-8").strip()
+    version_id = pointer.read_text(encoding="utf-8", errors="replace").strip()
+    if not _VERSION_ID.fullmatch(version_id):  # also keeps a tampered pointer inside the index dir
+        raise IndexLoadError(f"index pointer {pointer} is invalid ({version_id[:40]!r}): run `rag ingest --rebuild`")
+    path = root / VERSIONS / version_id
     if not path.is_dir():
         raise IndexLoadError(f"index at {root} points to a missing version: run `rag ingest --rebuild`")
     return path

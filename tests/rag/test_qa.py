@@ -57,7 +57,22 @@ def test_huge_question_states_the_limit(qa):
         qa.ask("AI" * 50_000)
 
 
-@pytest.mark.parametrize("odd", ["A", "<script>alert(1)</script>", "'; DROP TABLE docs; --", "AI法 and 罰則?"])
+@pytest.mark.parametrize(
+    "odd",
+    [
+        "A",
+        "法",
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(1)> AI法とは",
+        "'; DROP TABLE docs; --",
+        "AI法 and 罰則?",
+        "What is the AI Safety Institute?",
+        "🙂AI法とは🙂",
+        "AI\x07法の\u200b目的\x1bは？",
+        "ＡＩ法の目的は何ですか？ What is its purpose? 目的是什么",
+        "?" * 10 + "AISI",
+    ],
+)
 def test_odd_questions_answer_or_abstain_without_error(qa, odd):
     answer = qa.ask(odd)
     assert answer.abstained or answer.citations
