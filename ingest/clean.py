@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from rag.text import join_spaced_ai, squash
 
-CLEANER_VERSION = "clean-v6"
+CLEANER_VERSION = "clean-v7"
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Block:
     lines: list[int]  # source line number of each character of `text`
     heading_key: str = ""
     heading_rank: int = 0
+    refers_to: str = ""  # footnotes: the body term carrying the mark (ハルシネーション³ → "ハルシネーション")
 
     def span(self) -> tuple[int, int]:
         return (min(self.lines), max(self.lines)) if self.lines else (0, 0)
@@ -206,14 +207,22 @@ _SUPERSCRIPT_FOOTNOTE = re.compile(r"^\s*[⁽⁾⁰¹²³⁴⁵⁶⁷⁸⁹]+\s*
 _NUMBERED_FOOTNOTE = re.compile(r"^\s*\d{1,2} (?=\S)")
 
 
-def extract_footnotes(lines: list[Line], trailing_numbers: bool) -> tuple[list[Line], list[list[Line]]]:
-    """Split footnote definitions out of the running text.
+_SUPERSCRIPT_TO_DIGIT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789", "⁽⁾")
+
+
+def _mark_number(mark: str) -> str:
+    """The footnote number of a definition's leading mark (`³`, `¹⁹⁾`, `<sup>3</sup>`, `3 `)."""
+    return re.sub(r"\D", "", mark.translate(_SUPERSCRIPT_TO_DIGIT))
+
+
+def extract_footnotes(lines: list[Line], trailing_numbers: bool) -> tuple[list[Line], list[tuple[str, list[Line]]]]:
+    """Split footnote definitions, as (number, lines), out of the running text.
 
     Footnotes sit at page ends, often in the middle of a sentence that goes on
     on the next page; taking them out lets that sentence be joined again.
     """
     body: list[Line] = []
-    notes: list[list[Line]] = []
+    notes: list[tuple[str, list[Line]]] = []
     current: list[Line] | None = None
     for line in lines:
         raw = line.text
@@ -222,7 +231,7 @@ def extract_footnotes(lines: list[Line], trailing_numbers: bool) -> tuple[list[L
             m = _NUMBERED_FOOTNOTE.match(raw)
         if m is not None:
             current = [Line(line.no, raw[m.end() :])]
-            notes.append(current)
+            notes.append((_mark_number(m.group(0)), current))
             continue
         if current is not None:
             continues = raw.strip() and not line.numbered and not raw.lstrip().startswith("#")
@@ -235,6 +244,24 @@ def extract_footnotes(lines: list[Line], trailing_numbers: bool) -> tuple[list[L
             current = None
         body.append(line)
     return body, notes
+
+
+# The term a superscript or <sup> mark follows: a katakana word, an ASCII word, or a kanji compound.
+_TERM_BEFORE_MARK = re.compile(r"([ァ-ヺー・]{2,}|[A-Za-z][A-Za-z0-9\-]*|[一-鿿々]{2,})$")
+_INLINE_MARK = re.compile(r"<sup>(\d{1,3})</sup>|([⁰¹²³⁴⁵⁶⁷⁸⁹]+)⁾?")
+
+
+def footnote_terms(body: list[Line]) -> dict[str, str]:
+    """Footnote number → the body term its mark follows (first occurrence), so a definition that
+    lives only in a footnote can be found by the word it defines."""
+    terms: dict[str, str] = {}
+    for line in body:
+        for m in _INLINE_MARK.finditer(line.text):
+            number = m.group(1) or _mark_number(m.group(2))
+            before = _TERM_BEFORE_MARK.search(join_spaced_ai(line.text[: m.start()]))
+            if before and number not in terms:
+                terms[number] = before.group(1)
+    return terms
 
 
 # --- headings ------------------------------------------------------------------------
@@ -443,8 +470,9 @@ def clean_document(name: str, text: str) -> CleanDoc:
     blocks = build_blocks(body, line_numbered)
     if not line_numbered:  # in line-numbered PDFs unnumbered short lines are figure text, not titles
         promote_captions(blocks)
-    for note in notes:
-        block = Block("footnote", "", [])
+    terms = footnote_terms(body)
+    for number, note in notes:
+        block = Block("footnote", "", [], refers_to=terms.get(number, ""))
         for ln in note:
             part = clean_inline(ln.text).strip()
             if part:

@@ -16,14 +16,14 @@ from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 from ingest.clean import Block, CleanDoc
 from rag.text import sentence_spans
 
-SPLITTER_VERSION = "split-v1"
+SPLITTER_VERSION = "split-v2"
 DEFAULT_MAX_CHARS = 400
 DEFAULT_MIN_CHARS = 120
 FOOTNOTE_SECTION = "脚注"
 
 # metadata keys shown to the embedder / LLM besides the text (the rest are bookkeeping)
 CONTEXT_KEYS = ("title", "section")
-_BOOKKEEPING_KEYS = ["doc", "line_start", "line_end", "char_start", "char_end", "line_runs", "content_hash"]
+_BOOKKEEPING_KEYS = ["doc", "line_start", "line_end", "char_start", "char_end", "line_runs", "content_hash", "defines"]
 
 _SOFT_BREAK = re.compile(r"[、，,；;]")
 
@@ -98,8 +98,8 @@ def _units(doc: CleanDoc, max_chars: int) -> tuple[list[_Unit], list[int]]:
             offset += 2
         if block.kind == "heading":
             section = sections.push(block)
-        elif block.kind == "footnote":
-            section = (FOOTNOTE_SECTION,)
+        elif block.kind == "footnote":  # titled by the term it explains: each note is found by that word
+            section = (FOOTNOTE_SECTION, block.refers_to) if block.refers_to else (FOOTNOTE_SECTION,)
         else:
             section = sections.path()
         units += _block_units(block, offset, section, max_chars)
@@ -169,6 +169,8 @@ def split_document(
                 "char_start": start,
                 "char_end": start + len(text),
                 "line_runs": _line_runs(line_map[start : start + len(text)]),
+                # a footnote explains the body term its mark follows; the composer counts it as said
+                "defines": "".join(body[0].section[1:2]) if body[0].section[:1] == (FOOTNOTE_SECTION,) else "",
             },
             excluded_embed_metadata_keys=list(_BOOKKEEPING_KEYS),
             excluded_llm_metadata_keys=list(_BOOKKEEPING_KEYS),

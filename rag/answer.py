@@ -159,11 +159,12 @@ class ExtractiveComposer:
         for rank, hit in enumerate(hits[: self.passages]):
             text = hit.node.get_content()
             context = set(self.tokenizer.terms(hit.node.metadata.get("section", ""))) & q_terms
+            defined = set(self.tokenizer.terms(hit.node.metadata.get("defines", ""))) & q_terms
             spans = sentence_spans(text)
             for index, (start, end) in enumerate(spans):
                 sentence = text[start:end]
                 plain = normalize(sentence)
-                s_terms = set(self.tokenizer.terms(sentence)) & q_terms
+                s_terms = (set(self.tokenizer.terms(sentence)) | defined) & q_terms
                 is_label = _is_label(sentence, index == len(spans) - 1)
                 asked_value = (wants_date and _DATE.search(plain)) or (wants_number and _NUMBER.search(plain))
                 if is_label:

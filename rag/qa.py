@@ -113,7 +113,9 @@ class PolicyQA:
                 notice = str(exc)
         if not generator or notice:
             text, citations = self.composer.compose(query, hits)
-            support = measure_support(query, [c.text for c in citations], self.idf, self.tokenizer)
+            defined = {h.node.node_id: h.node.metadata.get("defines", "") for h in hits}
+            support_texts = [f"{defined.get(c.chunk_id, '')} {c.text}" for c in citations]
+            support = measure_support(query, support_texts, self.idf, self.tokenizer)
             answer = Answer(question, query, text, citations, passages=passages, notice=notice)
             answer.abstained = not citations or self.abstain_policy.abstain(support)
         if answer.abstained:

@@ -117,3 +117,11 @@ def test_titles_come_from_the_text():
     assert clean(D003).title == "人工知能関連技術の研究開発及び活用の適正性確保に関する指針"
     assert clean(D004).title == "人工知能基本計画骨子"
     assert "ファクトシート" in clean(D001).title
+
+
+def test_footnote_is_linked_to_the_term_its_mark_follows():
+    doc = clean_document("003_85d7ebae2a956e44.txt", corpus_lines("003_85d7ebae2a956e44.txt", 1, 100_000))
+    notes = {b.refers_to: b.text for b in doc.blocks if b.kind == "footnote" and b.refers_to}
+    assert notes["ハルシネーション"].startswith("生成AIにより、事実とは異なること")
+    assert notes["API"].startswith("Application Programming Interface")
+    assert "個人や組織が自らの行動や決定に対する責任" in notes["アカウンタビリティ"]

@@ -76,3 +76,9 @@ def test_huge_question_states_the_limit(qa):
 def test_odd_questions_answer_or_abstain_without_error(qa, odd):
     answer = qa.ask(odd)
     assert answer.abstained or answer.citations
+
+
+def test_definition_that_lives_only_in_a_footnote_is_found_and_answered(qa):
+    answer = qa.ask("ハルシネーションとは何ですか？")
+    assert not answer.abstained and "事実とは異なる" in answer.text
+    assert answer.citations[0].section.endswith("ハルシネーション")
