@@ -18,6 +18,7 @@ from rag.followup import Turn, resolve_followup
 from rag.generate import LLMGenerator, TokenCallback
 from rag.ground import check_answer
 from rag.llm import LLMError
+from rag.rerank import CrossEncoderReranker, reranker_from_env
 from rag.retrieve import HybridRetriever
 from rag.store import IndexLoadError, StoredIndex, read_index
 from rag.text import Tokenizer, default_tokenizer
@@ -48,17 +49,31 @@ def validate_question(question: str) -> str:
 class PolicyQA:
     """Hybrid retriever plus extractive, cited answers over one index. Safe to share across threads."""
 
-    def __init__(self, index: StoredIndex, embedder: BaseEmbedding, tokenizer: Tokenizer | None = None) -> None:
+    def __init__(
+        self,
+        index: StoredIndex,
+        embedder: BaseEmbedding,
+        tokenizer: Tokenizer | None = None,
+        reranker: CrossEncoderReranker | None = None,
+    ) -> None:
         self.index = index
         self.tokenizer = tokenizer or default_tokenizer()
-        self.retriever = HybridRetriever(index, embedder, self.tokenizer)
+        self.retriever = HybridRetriever(index, embedder, self.tokenizer, reranker=reranker)
         self.idf = idf_from_bm25(index.bm25)
         self.composer = ExtractiveComposer(self.tokenizer, self.idf)
         self.abstain_policy = AbstainPolicy()
 
     @classmethod
-    def load(cls, index_dir: str | Path | None = None, embedder: BaseEmbedding | None = None) -> PolicyQA:
-        """Load the index (default `./index`, or $SEISAKU_QA_INDEX) and the embedder it was built with."""
+    def load(
+        cls,
+        index_dir: str | Path | None = None,
+        embedder: BaseEmbedding | None = None,
+        reranker: CrossEncoderReranker | None = None,
+    ) -> PolicyQA:
+        """Load the index (default `./index`, or $SEISAKU_QA_INDEX) and the embedder it was built with.
+
+        A CrossEncoder `reranker` is used when given, or when $SEISAKU_QA_RERANKER names a model.
+        """
         index = read_index(Path(index_dir) if index_dir else config.index_dir())
         if embedder is None:
             embedder = load_embedder(index.manifest.embedder)
@@ -67,7 +82,7 @@ class PolicyQA:
                 f"embedder {embedder.model_name} does not match the index (built with {index.manifest.embedder}): "
                 f"run `rag ingest --rebuild --embedder ...`"
             )
-        return cls(index, embedder)
+        return cls(index, embedder, reranker=reranker or reranker_from_env())
 
     @property
     def documents(self) -> dict[str, str]:

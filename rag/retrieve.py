@@ -11,6 +11,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
+from rag.rerank import RERANK_CANDIDATES, CrossEncoderReranker
 from rag.store import StoredIndex
 from rag.text import Tokenizer, normalize
 
@@ -29,8 +30,10 @@ class HybridRetriever(BaseRetriever):
         similarity_top_k: int = 5,
         docs: list[str] | None = None,
         dense_weight: float = 0.5,
+        reranker: CrossEncoderReranker | None = None,
     ) -> None:
         super().__init__()
+        self.reranker = reranker
         self.index = index
         self.embedder = embedder
         self.tokenizer = tokenizer
@@ -84,5 +87,7 @@ class HybridRetriever(BaseRetriever):
                 ranked = ranked[sparse[ranked] > 0]
             ranked = ranked[:CANDIDATES]
             fused[ranked] += weight / (RRF_K + np.arange(1, len(ranked) + 1))
-        order = [int(i) for i in np.argsort(-fused, kind="stable")[:k] if fused[i] > 0]
-        return [NodeWithScore(node=self.index.nodes[i], score=float(fused[i])) for i in order]
+        keep = max(k, RERANK_CANDIDATES) if self.reranker else k
+        order = [int(i) for i in np.argsort(-fused, kind="stable")[:keep] if fused[i] > 0]
+        hits = [NodeWithScore(node=self.index.nodes[i], score=float(fused[i])) for i in order]
+        return self.reranker.rerank(query, hits, k) if self.reranker else hits
