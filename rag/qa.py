@@ -12,7 +12,7 @@ from llama_index.core.schema import NodeWithScore
 
 from rag import config
 from rag.abstain import AbstainPolicy, measure_support
-from rag.answer import NOT_FOUND, Answer, ExtractiveComposer, citation_for, idf_from_bm25
+from rag.answer import NOT_FOUND, Answer, Citation, ExtractiveComposer, citation_for, idf_from_bm25
 from rag.embedders import load_embedder
 from rag.followup import Turn, resolve_followup
 from rag.generate import LLMGenerator, TokenCallback
@@ -117,8 +117,8 @@ class PolicyQA:
                 notice = str(exc)
         hits = self.retriever.search(query, max(k, 1), docs)
         t1 = time.perf_counter()
-        timings = {"retrieve": (t1 - t0) * 1000}
         passages = [citation_for(hit, i + 1) for i, hit in enumerate(hits)]
+        answer = None
         if generator and not notice:
             try:
                 text, citations = generator.compose(query, hits, on_token)
@@ -126,19 +126,25 @@ class PolicyQA:
                 answer.abstained = not citations
             except LLMError as exc:
                 notice = str(exc)
-        if not generator or notice:
-            text, citations = self.composer.compose(query, hits)
-            defined = {h.node.node_id: h.node.metadata.get("defines", "") for h in hits}
-            support_texts = [f"{defined.get(c.chunk_id, '')} {c.text}" for c in citations]
-            support = measure_support(query, support_texts, self.idf, self.tokenizer)
-            answer = Answer(question, query, text, citations, passages=passages, notice=notice)
-            answer.abstained = not citations or self.abstain_policy.abstain(support)
+        if answer is None:
+            answer = self._extractive(question, query, hits, passages)
+            answer.notice = notice
         if answer.abstained:
             answer.text, answer.citations, answer.related = NOT_FOUND, [], passages[:3]
         else:
             cited = {c.n: c.text for c in answer.citations}
             answer.checks = check_answer(answer.text, cited, self.tokenizer, self.similarity)
-        answer.timings_ms = dict(timings, answer=(time.perf_counter() - t1) * 1000)
+        answer.timings_ms = {"retrieve": (t1 - t0) * 1000, "answer": (time.perf_counter() - t1) * 1000}
+        return answer
+
+    def _extractive(self, question: str, query: str, hits: list[NodeWithScore], passages: list[Citation]) -> Answer:
+        """The offline answer, abstaining when the cited sentences do not cover the question."""
+        text, citations = self.composer.compose(query, hits)
+        defined = {h.node.node_id: h.node.metadata.get("defines", "") for h in hits}  # footnote terms count
+        support_texts = [f"{defined.get(c.chunk_id, '')} {c.text}" for c in citations]
+        support = measure_support(query, support_texts, self.idf, self.tokenizer)
+        answer = Answer(question, query, text, citations, passages=passages)
+        answer.abstained = not citations or self.abstain_policy.abstain(support)
         return answer
 
     def similarity(self, sentence: str, candidates: list[str]) -> float:
