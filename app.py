@@ -21,6 +21,7 @@ from rag.llm import LLMError, LLMSettings
 from rag.markup import escape_markdown, highlighted_markdown
 from rag.qa import MAX_QUESTION_CHARS, PolicyQA, QueryError
 from rag.store import POINTER, IndexLoadError, current_version
+from rag.text import default_tokenizer
 
 ANSWER_MODES = {
     "extractive": "抽出型（オフライン、LLM なし）",
@@ -42,9 +43,9 @@ def load_qa(index_dir: str, version: str) -> PolicyQA:
 @st.cache_resource(max_entries=4, show_spinner=False)
 def load_generator(generator: str, model: str, base_url: str, model_path: str, timeout_s: float) -> LLMGenerator:
     """One LLM client per configuration and process; the API key is read from the environment here."""
-    from rag.text import default_tokenizer
-
-    settings = LLMSettings(generator, model, base_url, model_path, timeout_s)
+    settings = LLMSettings(
+        generator=generator, model=model, base_url=base_url, model_path=model_path, timeout_s=timeout_s
+    )
     return LLMGenerator.from_settings(settings, default_tokenizer())
 
 
@@ -64,7 +65,6 @@ def configured_modes(settings: LLMSettings) -> list[str]:
 
 def build_index(rebuild: bool = False) -> list[str]:
     """Ingest the corpus with a visible progress bar; returns the ingest summary lines."""
-
     with st.status("資料の索引を作成しています…", expanded=True) as status:
         bar = st.progress(0.0, text="資料を読み込んでいます…")
 
@@ -98,7 +98,7 @@ def open_index() -> PolicyQA:
 def sidebar(qa: PolicyQA) -> dict[str, Any]:
     """Search settings, the index status and the re-index button; returns the settings."""
     with st.sidebar:
-        if st.button("新しい会話", icon="🗨️", use_container_width=True):
+        if st.button("新しい会話", icon="🗨️", width="stretch"):
             st.session_state.turns = []
         st.header("検索の設定")
         titles = qa.documents
@@ -126,7 +126,7 @@ def sidebar(qa: PolicyQA) -> dict[str, Any]:
         for name, reason in manifest.skipped.items():
             st.caption(escape_markdown(f"読み込めなかった資料: {name}（{reason}）"))
         if st.button("索引を更新", help="corpus/ の変更を反映します（変更された資料だけを処理します）"):
-            st.session_state.notice = build_index()
+            st.session_state.ingest_summary = build_index()
             st.rerun()
     return {"docs": docs or None, "k": k, "mode": mode, "index_version": qa.index.path.name, "generator": generator}
 
@@ -175,6 +175,8 @@ def render_source(cite: Citation, key: str, highlight: bool = True) -> None:
 def render_answer(answer: Answer, key: str) -> None:
     if answer.query != answer.question:
         st.caption(escape_markdown(f"前の質問を踏まえて検索: {answer.query}"))
+    if answer.notice:
+        st.info(escape_markdown(f"{answer.notice} 抽出型の回答を表示しています。"), icon="ℹ️")
     if answer.abstained:
         st.warning(escape_markdown(answer.text), icon="🔍")
         if answer.related:
@@ -182,8 +184,6 @@ def render_answer(answer: Answer, key: str) -> None:
         for cite in answer.related:
             render_source(cite, key, highlight=False)
     else:
-        if answer.notice:
-            st.info(escape_markdown(f"{answer.notice} 抽出型の回答を表示しています。"), icon="ℹ️")
         st.markdown(escape_markdown(answer.text))
         for check in answer.unsupported:
             st.warning(escape_markdown(f"出典で確認できない文: 「{check.sentence}」（{check.reason}）"), icon="⚠️")
@@ -262,8 +262,8 @@ def main() -> None:
     st.caption(
         "同梱の政府資料だけを根拠に答えます。回答の各文には出典番号 [n] が付き、資料に記載がなければそう答えます。"
     )
-    if notice := st.session_state.pop("notice", None):
-        st.success(escape_markdown("\n".join(notice)))
+    if summary := st.session_state.pop("ingest_summary", None):
+        st.success(escape_markdown("\n".join(summary)))
     for turn in st.session_state.turns:
         render_question(turn["question"])
         with st.chat_message("assistant"):

@@ -166,3 +166,20 @@ def test_llm_mode_streams_marks_invented_facts_and_falls_back(corpus_index, tmp_
         assert last_answer(at).generator == "extractive"
         assert any("HTTP 500" in i.value for i in at.info)
         assert not at.exception
+
+
+def test_reindex_button_picks_up_a_new_document(corpus_index, tmp_path, monkeypatch):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copytree(corpus_index, index)
+    monkeypatch.setenv("SEISAKU_QA_CORPUS", str(corpus))
+    monkeypatch.setenv("SEISAKU_QA_INDEX", str(index))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    new_doc = "# 新しい通知\n\n量子計算の研究開発拠点を2030年までに整備する。"
+    (corpus / "010_new.txt").write_text(new_doc, encoding="utf-8")
+    next(b for b in at.button if b.label == "索引を更新").click().run()
+    assert not at.exception
+    assert any("010_new.txt" in s.value.replace("\\", "") for s in at.success)
+    assert any("資料: 6 件" in m.value.replace("\\", "") for m in at.sidebar.markdown)
+    ask(at, "量子計算の研究開発拠点はいつまでに整備する？")
+    assert "2030年" in last_answer(at).text
