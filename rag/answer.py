@@ -56,6 +56,9 @@ class Citation:
     def evidence(self) -> str:
         return self.text[self.evidence_start : self.evidence_end]
 
+    def to_dict(self) -> dict:
+        return dict(asdict(self), evidence=self.evidence, lines=list(self.lines))
+
 
 @dataclass
 class Answer:
@@ -78,9 +81,7 @@ class Answer:
     def to_dict(self) -> dict:
         out = asdict(self)
         for key in ("citations", "related", "passages"):
-            for cite, obj in zip(out[key], getattr(self, key)):
-                cite["evidence"] = obj.evidence
-                cite["lines"] = list(obj.lines)
+            out[key] = [cite.to_dict() for cite in getattr(self, key)]
         return out
 
 
@@ -195,7 +196,7 @@ class ExtractiveComposer:
         for cand in ranked[1:]:
             if len(chosen) >= MAX_SENTENCES or cand.score < SECOND_SENTENCE_RATIO * best:
                 break
-            inner = _contained(cand, chosen)
+            inner = next((c for c in chosen if _inside(c, cand)), None)
             if inner is not None:  # a label-extended span around a chosen sentence: keep the wider one
                 if sum(len(c.text) for c in chosen if c is not inner) + len(cand.text) <= MAX_ANSWER_CHARS:
                     chosen[chosen.index(inner)] = cand
@@ -204,9 +205,7 @@ class ExtractiveComposer:
             length = sum(len(c.text) for c in chosen) + len(cand.text)
             if length > MAX_ANSWER_CHARS or normalize(cand.text) in {normalize(c.text) for c in chosen}:
                 continue
-            if any(
-                c.hit_rank == cand.hit_rank and c.span[0] <= cand.span[0] and cand.span[1] <= c.span[1] for c in chosen
-            ):
+            if any(_inside(cand, c) for c in chosen):
                 continue  # already said by a wider chosen span
             if cand.terms - covered or cand.hit_rank == chosen[0].hit_rank:
                 chosen.append(cand)
@@ -229,10 +228,9 @@ class ExtractiveComposer:
         return "".join(parts), citations
 
 
-def _contained(cand: _Candidate, chosen: list[_Candidate]) -> _Candidate | None:
-    """The chosen candidate of the same passage whose span lies inside `cand`'s, if any."""
-    s, e = cand.span
-    return next((c for c in chosen if c.hit_rank == cand.hit_rank and s <= c.span[0] and c.span[1] <= e), None)
+def _inside(inner: _Candidate, outer: _Candidate) -> bool:
+    """`inner` is a span of the same passage lying within `outer` (a sentence and its label-extended span)."""
+    return inner.hit_rank == outer.hit_rank and outer.span[0] <= inner.span[0] and inner.span[1] <= outer.span[1]
 
 
 def idf_from_bm25(bm25) -> dict[str, float]:

@@ -12,6 +12,7 @@ from typing import Any
 from rag.answer import Answer
 
 RATINGS = ("up", "down")
+_PASSAGE_KEYS = {"text", "evidence_start", "evidence_end"}  # the evidence itself is kept; lines stay short
 
 
 def feedback_record(answer: Answer, rating: str, comment: str = "", **context: Any) -> dict[str, Any]:
@@ -31,17 +32,7 @@ def feedback_record(answer: Answer, rating: str, comment: str = "", **context: A
         "notice": answer.notice,
         "unsupported": [check.sentence for check in answer.unsupported],
         "citations": [
-            {
-                "n": c.n,
-                "doc": c.doc,
-                "title": c.title,
-                "section": c.section,
-                "lines": list(c.lines),
-                "evidence": c.evidence,
-                "score": c.score,
-                "chunk_id": c.chunk_id,
-            }
-            for c in cited
+            {key: value for key, value in cite.to_dict().items() if key not in _PASSAGE_KEYS} for cite in cited
         ],
         **context,
     }

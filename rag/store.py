@@ -75,11 +75,18 @@ def lines_of_span(line_runs: list[list[int]], start: int, end: int) -> tuple[int
     return first, max(first, last)
 
 
+_VERSION_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")  # what _new_version_id makes; CURRENT must hold one
+
+
+def _new_version_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
 def write_index(root: Path, manifest: Manifest, nodes: list[TextNode], vectors: np.ndarray, bm25: Any) -> Path:
     """Write a new version and make it current atomically; return its directory."""
     versions = root / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
-    version_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    version_id = _new_version_id()
     tmp = versions / f".tmp-{version_id}"
     tmp.mkdir()
     try:
@@ -121,9 +128,6 @@ def _prune(versions: Path, keep: set[str]) -> None:
     finished = [p for p in old if not p.name.startswith(".tmp-")]
     for p in finished[KEEP_OLD_VERSIONS:] + [p for p in old if p.name.startswith(".tmp-")]:
         shutil.rmtree(p, ignore_errors=True)
-
-
-_VERSION_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")
 
 
 def current_version(root: Path) -> Path:
