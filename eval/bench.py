@@ -27,7 +27,7 @@ from ingest.index import build_bm25
 from ingest.pipeline import ingest
 from rag.config import corpus_dir
 from rag.qa import PolicyQA
-from rag.store import Manifest, read_index, write_index
+from rag.store import Manifest, node_sentences, read_index, write_index
 from rag.text import default_tokenizer
 
 QUESTIONS = Path("eval/questions.jsonl")
@@ -64,22 +64,33 @@ def _scaled_index(base: Path, out: Path, scale: int) -> None:
     """An index of `scale` copies of the corpus: real vectors + noise, text tagged per copy."""
     stored = read_index(base)
     vectors = stored.vectors()
+    sentence_rows: dict[int, list[np.ndarray]] = {}
+    for (row, _, _), vector in zip(node_sentences(stored.nodes), stored.sentence_vectors()):
+        sentence_rows.setdefault(row, []).append(vector)
     rng = np.random.default_rng(0)
-    nodes, rows = [], []
+
+    def noisy(vector: np.ndarray) -> np.ndarray:
+        out = vector + rng.normal(0, 0.01, vector.shape).astype(np.float32)
+        return out / np.linalg.norm(out)
+
+    nodes, rows, sentence_vectors = [], [], []
     for k in range(scale):
-        for node, vector in zip(stored.nodes, vectors):
+        for row, (node, vector) in enumerate(zip(stored.nodes, vectors)):
             copy = node.model_copy(deep=True)
             copy.id_ = f"{node.node_id}~{k}"
             copy.text = f"{node.text}（写し{k}）"
             copy.metadata["doc"] = f"{node.metadata['doc']}~{k}"
             nodes.append(copy)
-            noisy = vector + rng.normal(0, 0.01, vector.shape).astype(np.float32)
-            rows.append(noisy / np.linalg.norm(noisy))
+            rows.append(noisy(vector))
+            originals = sentence_rows.get(row) or [vector]
+            for i in range(len(node_sentences([copy]))):  # the tag may add a sentence: reuse the last vector
+                sentence_vectors.append(noisy(originals[min(i, len(originals) - 1)]))
     m = stored.manifest
     manifest = Manifest(
         m.embedder, m.dim, m.chunker, m.tokenizer, {f"{n}~{k}": {} for n in m.files for k in range(scale)}
     )
-    write_index(out, manifest, nodes, np.vstack(rows), build_bm25(nodes, default_tokenizer()))
+    bm25 = build_bm25(nodes, default_tokenizer())
+    write_index(out, manifest, nodes, np.vstack(rows), bm25, np.vstack(sentence_vectors))
 
 
 def main(scale: int = 100) -> int:

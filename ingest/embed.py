@@ -1,4 +1,4 @@
-"""Embed chunks, reusing vectors of chunks whose text was already embedded."""
+"""Embed chunks and their sentences, reusing vectors of texts that were already embedded."""
 
 from __future__ import annotations
 
@@ -10,29 +10,49 @@ from llama_index.core.schema import TextNode
 from tqdm import tqdm
 
 from ingest.split import content_hash, search_text
+from rag.store import node_sentences
+from rag.text import normalize
+
+ProgressCallback = Callable[[int, int], None]
 
 
-def embed_nodes(
-    nodes: list[TextNode],
+def sentence_texts(nodes: list[TextNode]) -> list[str]:
+    """What is embedded for each sentence, in the index's sentence order."""
+    return [normalize(nodes[row].get_content()[start:end]) for row, start, end in node_sentences(nodes)]
+
+
+def sentence_cache(nodes: list[TextNode], vectors: np.ndarray) -> dict[str, np.ndarray]:
+    """Sentence vectors of a previous index, keyed like `embed_texts` keys them."""
+    return {content_hash(text): vectors[i] for i, text in enumerate(sentence_texts(nodes))}
+
+
+def _missing(keys: list[str], cache: dict[str, np.ndarray]) -> list[tuple[str, int]]:
+    """(key, first row) of each distinct text not in the cache, in row order."""
+    return sorted({k: i for i, k in enumerate(keys) if k not in cache}.items(), key=lambda kv: kv[1])
+
+
+def count_missing(texts: list[str], cache: dict[str, np.ndarray]) -> int:
+    return len(_missing([content_hash(t) for t in texts], cache))
+
+
+def embed_texts(
+    texts: list[str],
     embedder: BaseEmbedding,
     dim: int,
     cache: dict[str, np.ndarray],
     progress: bool = True,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: ProgressCallback | None = None,
+    unit: str = "chunk",
 ) -> tuple[np.ndarray, int]:
-    """Vectors for `nodes` in order, and how many had to be computed (the rest came from `cache`).
+    """Passage vectors for `texts` in order, and how many had to be computed (the rest came from `cache`).
 
-    The cache key is the hash of exactly what is embedded, so a chunk whose
-    text, title or section changed is embedded again, and nothing else is.
-    `on_progress(done, total)` is called after each batch (the app's progress bar).
+    The cache key is the hash of exactly what is embedded, so only new or changed
+    texts are embedded. `on_progress(done, total)` is called after each batch.
     """
-    texts = [search_text(n) for n in nodes]
     keys = [content_hash(t) for t in texts]
-    for node, key in zip(nodes, keys):
-        node.metadata["content_hash"] = key
-    missing = sorted({k: i for i, k in enumerate(keys) if k not in cache}.items(), key=lambda kv: kv[1])
+    missing = _missing(keys, cache)
     batch = embedder.embed_batch_size
-    bar = tqdm(total=len(missing), desc="embedding", unit="chunk", disable=not progress or not missing)
+    bar = tqdm(total=len(missing), desc=f"embedding {unit}s", unit=unit, disable=not progress or not missing)
     for start in range(0, len(missing), batch):
         part = missing[start : start + batch]
         vectors = embedder.get_text_embedding_batch([texts[i] for _, i in part])
@@ -42,7 +62,22 @@ def embed_nodes(
         if on_progress:
             on_progress(min(start + batch, len(missing)), len(missing))
     bar.close()
-    out = np.zeros((len(nodes), dim), dtype=np.float32)
+    out = np.zeros((len(texts), dim), dtype=np.float32)
     for row, key in enumerate(keys):
         out[row] = cache[key]
     return out, len(missing)
+
+
+def embed_nodes(
+    nodes: list[TextNode],
+    embedder: BaseEmbedding,
+    dim: int,
+    cache: dict[str, np.ndarray],
+    progress: bool = True,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[np.ndarray, int]:
+    """Chunk vectors (of title, section and text), recording each chunk's `content_hash`."""
+    texts = [search_text(n) for n in nodes]
+    for node, text in zip(nodes, texts):
+        node.metadata["content_hash"] = content_hash(text)
+    return embed_texts(texts, embedder, dim, cache, progress, on_progress)

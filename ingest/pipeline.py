@@ -15,10 +15,10 @@ import numpy as np
 from llama_index.core.schema import TextNode
 
 from ingest.clean import CLEANER_VERSION, clean_document
-from ingest.embed import embed_nodes
+from ingest.embed import count_missing, embed_nodes, embed_texts, sentence_cache, sentence_texts
 from ingest.index import build_bm25
 from ingest.load import LoadError, check_inside, discover, parse_source, read_source
-from ingest.split import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, SPLITTER_VERSION, split_document
+from ingest.split import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, SPLITTER_VERSION, search_text, split_document
 from rag.embedders import DEFAULT_EMBEDDER, load_embedder
 from rag.store import IndexLoadError, Manifest, StoredIndex, read_index, write_index
 from rag.text import default_tokenizer
@@ -32,6 +32,8 @@ class IngestSummary:
     chunks: int = 0
     embedded: int = 0  # chunks whose vectors were computed this run
     reused: int = 0  # chunks whose vectors came from the previous index
+    sentences: int = 0
+    sentences_embedded: int = 0
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -43,7 +45,8 @@ class IngestSummary:
         head = "index unchanged" if self.unchanged else f"index written to {self.index_path}"
         out = [
             f"{head}: {self.files} files, {self.chunks} chunks "
-            f"({self.embedded} embedded, {self.reused} reused) in {self.seconds:.1f} s"
+            f"({self.embedded} embedded, {self.reused} reused), {self.sentences} sentences "
+            f"({self.sentences_embedded} embedded) in {self.seconds:.1f} s"
         ]
         if self.changed:
             out.append("changed: " + ", ".join(self.changed))
@@ -192,9 +195,11 @@ def _ingest(
 
     all_nodes: list[TextNode] = []
     cache: dict[str, np.ndarray] = {}
+    sentence_vectors_cache: dict[str, np.ndarray] = {}
     if vector_source:
         old_vectors = vector_source.vectors()
         cache = {n.metadata["content_hash"]: old_vectors[i] for i, n in enumerate(vector_source.nodes)}
+        sentence_vectors_cache = sentence_cache(vector_source.nodes, vector_source.sentence_vectors())
     if previous:
         reused = set(files) - set(nodes_by_file)  # unchanged files keep their chunks as they are
         for node in previous.nodes:
@@ -205,8 +210,16 @@ def _ingest(
         files[name]["chunks"] = len(nodes_by_file.get(name, []))
 
     embedder = load_embedder(config.embedder)
-    vectors, computed = embed_nodes(
-        all_nodes, embedder, embedder.dim, cache, progress=progress, on_progress=on_progress
+    sentences = sentence_texts(all_nodes)
+    chunk_work = count_missing([search_text(n) for n in all_nodes], cache)
+    total_work = chunk_work + count_missing(sentences, sentence_vectors_cache)
+
+    def report(offset: int) -> Callable[[int, int], None] | None:  # one progress bar over both passes
+        return (lambda done, _total: on_progress(offset + done, total_work)) if on_progress else None
+
+    vectors, computed = embed_nodes(all_nodes, embedder, embedder.dim, cache, progress, report(0))
+    sentence_vectors, sentences_computed = embed_texts(
+        sentences, embedder, embedder.dim, sentence_vectors_cache, progress, report(chunk_work), unit="sentence"
     )
     bm25 = build_bm25(all_nodes, default_tokenizer())
     manifest = Manifest(
@@ -217,7 +230,8 @@ def _ingest(
         files={k: {kk: vv for kk, vv in v.items() if kk != "path"} for k, v in files.items()},
         skipped=summary.skipped,
     )
-    summary.index_path = str(write_index(index_root, manifest, all_nodes, vectors, bm25))
+    summary.index_path = str(write_index(index_root, manifest, all_nodes, vectors, bm25, sentence_vectors))
     summary.chunks, summary.embedded, summary.reused = len(all_nodes), computed, len(all_nodes) - computed
+    summary.sentences, summary.sentences_embedded = len(sentences), sentences_computed
     summary.seconds = time.perf_counter() - started
     return summary

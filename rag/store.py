@@ -2,7 +2,10 @@
 
 Layout of an index root:
     CURRENT                 name of the live version, replaced atomically
-    versions/<id>/manifest.json, nodes.jsonl, dense.faiss, bm25/
+    versions/<id>/manifest.json, nodes.jsonl, dense.faiss, sentences.faiss, bm25/
+`dense.faiss` holds one vector per chunk; `sentences.faiss` one per sentence,
+in node order and, within a node, in the order of `rag.text.sentence_spans`
+over the node text (so the spans are recomputed at load, not stored).
 A writer builds a complete new version directory, then swaps CURRENT with
 os.replace, so a reader sees the old index or the new one, never a mix, and
 an ingest killed midway leaves the previous index untouched.
@@ -24,7 +27,9 @@ import faiss
 import numpy as np
 from llama_index.core.schema import TextNode
 
-FORMAT_VERSION = 1
+from rag.text import sentence_spans
+
+FORMAT_VERSION = 2  # 2: sentence vectors
 POINTER = "CURRENT"
 VERSIONS = "versions"
 KEEP_OLD_VERSIONS = 1  # readers that loaded the previous version may still be reading files
@@ -59,9 +64,18 @@ class StoredIndex:
     nodes: list[TextNode]
     dense: faiss.Index
     bm25: Any  # bm25s.BM25
+    sentences: faiss.Index  # one vector per sentence (see the module docstring for the order)
 
     def vectors(self) -> np.ndarray:
         return self.dense.reconstruct_n(0, self.dense.ntotal)
+
+    def sentence_vectors(self) -> np.ndarray:
+        return self.sentences.reconstruct_n(0, self.sentences.ntotal)
+
+
+def node_sentences(nodes: list[TextNode]) -> list[tuple[int, int, int]]:
+    """(node row, start, end) of every sentence, in the order of `sentences.faiss`."""
+    return [(row, start, end) for row, node in enumerate(nodes) for start, end in sentence_spans(node.get_content())]
 
 
 def lines_of_span(line_runs: list[list[int]], start: int, end: int) -> tuple[int, int]:
@@ -82,7 +96,21 @@ def _new_version_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
-def write_index(root: Path, manifest: Manifest, nodes: list[TextNode], vectors: np.ndarray, bm25: Any) -> Path:
+def _flat_index(dim: int, vectors: np.ndarray) -> faiss.Index:
+    index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def write_index(
+    root: Path,
+    manifest: Manifest,
+    nodes: list[TextNode],
+    vectors: np.ndarray,
+    bm25: Any,
+    sentence_vectors: np.ndarray,
+) -> Path:
     """Write a new version and make it current atomically; return its directory."""
     versions = root / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
@@ -91,11 +119,9 @@ def write_index(root: Path, manifest: Manifest, nodes: list[TextNode], vectors: 
     tmp.mkdir()
     try:
         manifest.created_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        manifest.counts = {"files": len(manifest.files), "chunks": len(nodes)}
-        dense = faiss.IndexFlatIP(manifest.dim)
-        if len(nodes):
-            dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(dense, str(tmp / "dense.faiss"))
+        manifest.counts = {"files": len(manifest.files), "chunks": len(nodes), "sentences": len(sentence_vectors)}
+        faiss.write_index(_flat_index(manifest.dim, vectors), str(tmp / "dense.faiss"))
+        faiss.write_index(_flat_index(manifest.dim, sentence_vectors), str(tmp / "sentences.faiss"))
         with open(tmp / "nodes.jsonl", "w", encoding="utf-8") as f:
             for node in nodes:
                 f.write(json.dumps(node.to_dict(), ensure_ascii=False) + "\n")
@@ -175,6 +201,7 @@ def read_index(root: Path) -> StoredIndex:
         with open(path / "nodes.jsonl", encoding="utf-8") as f:
             nodes = [TextNode.from_dict(json.loads(line)) for line in f if line.strip()]
         dense = faiss.read_index(str(path / "dense.faiss"))
+        sentences = faiss.read_index(str(path / "sentences.faiss"))
         bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False)
     except Exception as exc:  # noqa: BLE001 - every kind of damage gets the same advice
         raise IndexLoadError(
@@ -185,4 +212,11 @@ def read_index(root: Path) -> StoredIndex:
             f"index at {path} is inconsistent ({len(nodes)} chunks, {dense.ntotal} vectors, "
             f"manifest says {manifest.counts.get('chunks')}): run `rag ingest --rebuild`"
         )
-    return StoredIndex(path, manifest, nodes, dense, bm25)
+    if sentences.d != manifest.dim or not sentences.ntotal == len(node_sentences(nodes)) == manifest.counts.get(
+        "sentences", -1
+    ):
+        raise IndexLoadError(
+            f"index at {path} is inconsistent ({sentences.ntotal} sentence vectors for "
+            f"{len(node_sentences(nodes))} sentences): run `rag ingest --rebuild`"
+        )
+    return StoredIndex(path, manifest, nodes, dense, bm25, sentences)

@@ -38,6 +38,7 @@ def test_incremental_reingest_touches_only_the_changed_file(small_corpus: Path, 
     root = tmp_path / "index"
     first = ingest([small_corpus], root, progress=False)
     assert first.files == 2 and first.embedded == first.chunks
+    assert 0 < first.sentences_embedded <= first.sentences and first.sentences > first.chunks
     before = chunk_map(root)
 
     again = ingest([small_corpus], root, progress=False)
@@ -51,6 +52,7 @@ def test_incremental_reingest_touches_only_the_changed_file(small_corpus: Path, 
     after = chunk_map(root)
     assert third.changed == [SMALL[1]]
     assert 1 <= third.embedded <= 2  # only the new or altered tail chunk
+    assert 1 <= third.sentences_embedded <= 2  # and only the two new sentences
     unchanged_doc = {k: v for k, v in before.items() if v[0] == SMALL[0]}
     assert {k: v for k, v in after.items() if v[0] == SMALL[0]} == unchanged_doc
     assert any("追記された段落です" in text for _, text in after.values())
@@ -121,10 +123,11 @@ def test_missing_and_damaged_indexes_say_what_to_run(tmp_path: Path, small_corpu
         read_index(root)
 
 
-def test_progress_is_reported_for_every_embedded_chunk(small_corpus: Path, tmp_path: Path):
+def test_progress_is_reported_for_every_embedded_chunk_and_sentence(small_corpus: Path, tmp_path: Path):
     calls: list[tuple[int, int]] = []
     summary = ingest([small_corpus], tmp_path / "index", progress=False, on_progress=lambda d, t: calls.append((d, t)))
-    assert calls and calls[-1] == (summary.embedded, summary.embedded)
+    work = summary.embedded + summary.sentences_embedded  # one bar over chunks, then sentences
+    assert calls and calls[-1] == (work, work)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from llama_index.core.llms import MockLLM
 from llama_index.core.query_engine import RetrieverQueryEngine
@@ -22,6 +23,22 @@ def test_eval_set_evidence_is_retrieved_for_most_questions(qa):
     questions = [q for q in load_questions(QUESTIONS) if q.answerable]
     found = [recall_at_k(retrieved(qa, q.question), q.evidence, q.docs, 5) for q in questions]
     assert sum(found) / len(found) >= 0.85
+
+
+def test_sentence_score_is_the_best_sentence_of_each_chunk(qa):
+    from rag.store import node_sentences
+    from rag.text import sentence_spans
+
+    retriever = qa.retriever
+    vector = retriever.query_vector("事業継続計画をあらかじめ策定する")
+    scores = retriever.sentence_scores(vector)
+    best = int(np.argmax(scores))
+    text = qa.index.nodes[best].get_content()
+    assert any("事業継続計画をあらかじめ策定する" in text[s:e] for s, e in sentence_spans(text))
+    rows = [row for row, _, _ in node_sentences(qa.index.nodes)]
+    own = qa.index.sentence_vectors()[[i for i, row in enumerate(rows) if row == best]] @ vector
+    assert scores[best] == pytest.approx(float(own.max()), abs=1e-5)
+    assert scores[best] > float(retriever.dense_scores(vector)[best])  # one sentence is a sharper match
 
 
 @pytest.mark.parametrize(

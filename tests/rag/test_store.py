@@ -36,7 +36,7 @@ def test_index_from_a_newer_version_says_to_upgrade(index: Path):
         read_index(index)
 
 
-@pytest.mark.parametrize("damaged", ["nodes.jsonl", "manifest.json", "bm25"])
+@pytest.mark.parametrize("damaged", ["nodes.jsonl", "manifest.json", "bm25", "sentences.faiss"])
 def test_damaged_or_missing_files_say_rebuild(index: Path, damaged: str):
     target = current_version(index) / damaged
     if target.is_dir():
@@ -44,6 +44,26 @@ def test_damaged_or_missing_files_say_rebuild(index: Path, damaged: str):
     else:
         target.write_bytes(b"\x00garbage{")
     with pytest.raises(IndexLoadError, match="rag ingest --rebuild"):
+        read_index(index)
+
+
+def test_index_of_the_previous_format_says_rebuild(index: Path):
+    manifest = current_version(index) / "manifest.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    manifest.write_text(json.dumps(dict(data, format_version=1)), encoding="utf-8")
+    with pytest.raises(IndexLoadError, match="old format 1.*rag ingest --rebuild"):
+        read_index(index)
+
+
+def test_sentence_vectors_that_do_not_match_the_nodes_are_refused(index: Path):
+    import faiss
+
+    version = current_version(index)
+    sentences = faiss.read_index(str(version / "sentences.faiss"))
+    fewer = faiss.IndexFlatIP(sentences.d)
+    fewer.add(sentences.reconstruct_n(0, sentences.ntotal - 1))
+    faiss.write_index(fewer, str(version / "sentences.faiss"))
+    with pytest.raises(IndexLoadError, match="inconsistent.*sentence"):
         read_index(index)
 
 
