@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from llama_index.core.schema import NodeWithScore
+from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag.ground import SentenceCheck
 from rag.store import lines_of_span
@@ -21,13 +22,14 @@ NOT_FOUND = "資料には記載が見つかりませんでした。"
 
 _DATE = re.compile(r"(\d{4}|令和|平成|[0-9０-９]+)\s*(年|月|日)|年度")
 _NUMBER = re.compile(r"[0-9０-９]")
-_DEFINITION = re.compile(r"とは|をいう|という|を指す|と定義|を目的と")
+_DEFINITION = re.compile(r"とは|をいう|という|を指す|と定義|を目的と|を意味する")
 _ASKS_DATE = re.compile(r"いつ|何年|何月|何日|日付|時期|when", re.IGNORECASE)
 _ASKS_NUMBER = re.compile(
     r"何件|何人|何社|何回|何か国|何組織|いくつ|何割|何%|何％|どのくらい|数は|人数|how many", re.IGNORECASE
 )
 _ASKS_DEFINITION = re.compile(r"とは|何ですか|どういう|どのような|どんな|意味|定義|目的|what is", re.IGNORECASE)
 MAX_SENTENCES = 3
+FOOTNOTE_DEFINITION_BONUS = 0.3  # a footnote defining the asked term outranks passing mentions of it
 PASSAGES = 5  # top passages whose sentences compete
 RANK_PRIOR = 0.3  # bonus for sentences of higher-ranked passages (0.15 → 0.3: keyword acc. +0.03 on both halves)
 CONTEXT_WEIGHT = 0.5  # weight of question terms found only in the headings above a sentence
@@ -141,23 +143,60 @@ class ExtractiveComposer:
     the date or number the question asks for.
     """
 
-    def __init__(self, tokenizer: Tokenizer, idf: dict[str, float], passages: int = PASSAGES) -> None:
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        idf: dict[str, float],
+        passages: int = PASSAGES,
+        next_node: Callable[[TextNode], TextNode | None] | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
         self.idf = idf
         self.passages = passages
+        self.next_node = next_node or (lambda node: None)
         self._unknown_weight = max(idf.values(), default=1.0)
+
+    def pool(self, hits: list[NodeWithScore]) -> list[NodeWithScore]:
+        """The top passages, plus the next chunk of any that ends in a heading (neighbour expansion).
+
+        A chunk can end with a heading such as 「4) 自動運転関係の法令」 whose
+        content opens the next chunk; without that chunk the heading is cited
+        with nothing under it.
+        """
+        top = hits[: self.passages]
+        present = {h.node.node_id for h in top}
+        pool = []
+        for hit in top:
+            pool.append(hit)
+            following = self.next_node(hit.node)
+            if following is None or following.node_id in present:
+                continue
+            if _ends_with_heading_of(hit.node, following):
+                pool.append(NodeWithScore(node=following, score=hit.score))  # read right after its heading
+                present.add(following.node_id)
+        return pool
 
     def _weight(self, term: str) -> float:
         return self.idf.get(term, self._unknown_weight)
 
-    def candidates(self, question: str, hits: list[NodeWithScore]) -> list[_Candidate]:
+    def candidates(
+        self, question: str, hits: list[NodeWithScore], retrieved: set[str] | None = None
+    ) -> list[_Candidate]:
+        """Every sentence of `hits` (a `pool`) scored; `retrieved` names the ids that came from the retriever."""
+        retrieved = retrieved if retrieved is not None else {h.node.node_id for h in hits}
         q_terms = set(self.tokenizer.query_terms(question))
         total = sum(self._weight(t) for t in q_terms) or 1.0
         wants_date = bool(_ASKS_DATE.search(question))
         wants_number = bool(_ASKS_NUMBER.search(question))
         wants_definition = bool(_ASKS_DEFINITION.search(question))
         out: list[_Candidate] = []
-        for rank, hit in enumerate(hits[: self.passages]):
+        in_pool = {h.node.node_id: h.node for h in hits}
+        rank = -1
+        for index_in_pool, hit in enumerate(hits):
+            following = in_pool.get(hit.node.next_node.node_id) if hit.node.next_node else None
+            continued = following is not None and _ends_with_heading_of(hit.node, following)
+            if hit.node.node_id in retrieved:
+                rank += 1  # a neighbour added by `pool` shares the rank of the passage it follows
             text = hit.node.get_content()
             context = set(self.tokenizer.terms(hit.node.metadata.get("section", ""))) & q_terms
             defined = set(self.tokenizer.terms(hit.node.metadata.get("defines", ""))) & q_terms
@@ -166,7 +205,10 @@ class ExtractiveComposer:
                 sentence = text[start:end]
                 plain = normalize(sentence)
                 s_terms = (set(self.tokenizer.terms(sentence)) | defined) & q_terms
-                is_label = _is_label(sentence, index == len(spans) - 1)
+                is_last = index == len(spans) - 1
+                if is_last and continued:
+                    continue  # a closing heading: its content (the next chunk, in the pool) is the answer
+                is_label = _is_label(sentence, is_last)
                 asked_value = (wants_date and _DATE.search(plain)) or (wants_number and _NUMBER.search(plain))
                 if is_label:
                     context |= s_terms
@@ -180,14 +222,18 @@ class ExtractiveComposer:
                     score += 0.25 if wants_date else 0.2
                 if wants_definition and _DEFINITION.search(plain):
                     score += 0.2
+                if wants_definition and defined:
+                    score += FOOTNOTE_DEFINITION_BONUS  # the footnote that defines the asked term
                 if len(plain) < 12 and not is_label:
                     score *= 0.5  # fragments rarely answer anything
-                out.append(_Candidate(rank, (start, end), sentence, score, s_terms | context))
+                out.append(_Candidate(index_in_pool, (start, end), sentence, score, s_terms | context))
         return sorted(out, key=lambda c: -c.score)
 
     def compose(self, question: str, hits: list[NodeWithScore]) -> tuple[str, list[Citation]]:
         """(answer text with [n] markers, citations)."""
-        ranked = self.candidates(question, hits)
+        retrieved = {h.node.node_id for h in hits}
+        hits = self.pool(hits)
+        ranked = self.candidates(question, hits, retrieved)
         if not ranked:
             return "", []
         best = ranked[0].score
@@ -226,6 +272,16 @@ class ExtractiveComposer:
             pieces = [text[s:e].strip() for s, e in sentence_spans(text)] or [text]
             parts.append("".join(f"{piece}[{number_of[cand.hit_rank]}]" for piece in pieces))
         return "".join(parts), citations
+
+
+def _ends_with_heading_of(node: TextNode, following: TextNode) -> bool:
+    """`node` closes with a heading of `following`'s section path (the chunk border fell under a heading)."""
+    spans = sentence_spans(node.get_content())
+    if not spans:
+        return False
+    last = normalize(node.get_content()[spans[-1][0] : spans[-1][1]])
+    headings = normalize(following.metadata.get("section", "")).split(" > ")
+    return bool(last) and last in headings
 
 
 def _inside(inner: _Candidate, outer: _Candidate) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.schema import NodeWithScore
+from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag import config
 from rag.abstain import AbstainPolicy, measure_support
@@ -60,7 +60,8 @@ class PolicyQA:
         self.tokenizer = tokenizer or default_tokenizer()
         self.retriever = HybridRetriever(index, embedder, self.tokenizer, reranker=reranker)
         self.idf = idf_from_bm25(index.bm25)
-        self.composer = ExtractiveComposer(self.tokenizer, self.idf)
+        self._node_by_id = {node.node_id: node for node in index.nodes}
+        self.composer = ExtractiveComposer(self.tokenizer, self.idf, next_node=self.next_node)
         self.abstain_policy = AbstainPolicy()
 
     @classmethod
@@ -83,6 +84,11 @@ class PolicyQA:
                 f"run `rag ingest --rebuild --embedder ...`"
             )
         return cls(index, embedder, reranker=reranker or reranker_from_env())
+
+    def next_node(self, node: TextNode) -> TextNode | None:
+        """The chunk that follows `node` in its document (neighbour expansion), if any."""
+        following = node.next_node
+        return self._node_by_id.get(following.node_id) if following else None
 
     @property
     def documents(self) -> dict[str, str]:

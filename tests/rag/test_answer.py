@@ -1,0 +1,59 @@
+"""The extractive composer: neighbour expansion when a chunk ends in a heading."""
+
+from __future__ import annotations
+
+from llama_index.core.schema import NodeRelationship, NodeWithScore, RelatedNodeInfo, TextNode
+
+from rag.answer import ExtractiveComposer
+from rag.text import default_tokenizer
+
+HEADING = "4) 自動運転関係の法令"
+
+
+def _chunks() -> tuple[TextNode, TextNode]:
+    """Two consecutive chunks whose border falls right under a heading."""
+    first = TextNode(
+        id_="a",
+        text="不正競争防止法：不正競争の防止を目的とする法令。\n\n" + HEADING,
+        metadata={"doc": "x.txt", "section": "1.3 法令 > 3) 知的財産に関する法令"},
+    )
+    second = TextNode(
+        id_="b",
+        text="道路交通法：道路における危険を防止することを目的とした法令。\n\n道路運送車両法：安全性の確保を目的とされる。",
+        metadata={"doc": "x.txt", "section": f"1.3 法令 > {HEADING}"},
+    )
+    first.relationships[NodeRelationship.NEXT] = RelatedNodeInfo(node_id="b")
+    second.relationships[NodeRelationship.PREVIOUS] = RelatedNodeInfo(node_id="a")
+    return first, second
+
+
+def _composer(nodes: dict[str, TextNode]) -> ExtractiveComposer:
+    idf = {t: 1.0 for t in ["法令", "自動", "運転", "関係", "道路", "交通", "法"]}
+
+    def next_node(node: TextNode) -> TextNode | None:
+        return nodes.get(node.next_node.node_id) if node.next_node else None
+
+    return ExtractiveComposer(default_tokenizer(), idf, next_node=next_node)
+
+
+def test_heading_at_the_end_of_a_chunk_pulls_in_the_next_chunk():
+    first, second = _chunks()
+    composer = _composer({"a": first, "b": second})
+    text, citations = composer.compose("自動運転に関係する法令は？", [NodeWithScore(node=first, score=1.0)])
+    assert "道路交通法" in text and "道路運送車両法" in text
+    assert [c.chunk_id for c in citations] == ["b"]  # the neighbour is cited, not the bare heading
+    assert citations[0].evidence in second.get_content()
+
+
+def test_without_the_neighbour_the_heading_is_all_there_is():
+    first, _ = _chunks()
+    composer = _composer({})
+    text, citations = composer.compose("自動運転に関係する法令は？", [NodeWithScore(node=first, score=1.0)])
+    assert "道路交通法" not in text and [c.chunk_id for c in citations] == ["a"]
+
+
+def test_real_index_answers_a_list_that_opens_the_next_chunk(qa):
+    answer = qa.ask("自動運転に関係する法令にはどんなものがある？")
+    assert not answer.abstained
+    assert "道路交通法" in answer.text and "道路運送車両法" in answer.text
+    assert all(c.evidence.strip() != HEADING for c in answer.citations)
