@@ -82,13 +82,17 @@ class Tokenizer:
 
     def terms(self, text: str) -> list[str]:
         """Content-word terms (base forms, lower-cased) of `text`."""
-        out: list[str] = []
+        return [term for term, _ in self.tagged_terms(text)]
+
+    def tagged_terms(self, text: str) -> list[tuple[str, str]]:
+        """(term, part of speech) of each content word of `text`."""
+        out: list[tuple[str, str]] = []
         for word in self._tagger()(normalize(text)):
             feature = word.feature
             if feature.pos1 not in CONTENT_POS or feature.pos2 in _LIGHT_POS2:
                 continue
             base = getattr(feature, "orthBase", None) or word.surface
-            out.append(base.lower())
+            out.append((base.lower(), feature.pos1))
         return out
 
 
