@@ -49,7 +49,9 @@ class HybridRetriever(BaseRetriever):
         self.docs = docs
         self._doc_of = np.array([n.metadata["doc"] for n in index.nodes])
         self._sentence_vectors = index.sentence_vectors()
-        self._sentence_row = np.array([row for row, _, _ in node_sentences(index.nodes)], dtype=np.int64)
+        rows = np.array([row for row, _, _ in node_sentences(index.nodes)], dtype=np.int64)
+        # sentences are stored node by node: each node's run starts where its row first appears
+        self._sentence_nodes, self._sentence_starts = np.unique(rows, return_index=True)
         self._vocab = index.bm25.vocab_dict
 
     # llama-index entry point
@@ -74,8 +76,9 @@ class HybridRetriever(BaseRetriever):
     def sentence_scores(self, vector: np.ndarray) -> np.ndarray:
         """Per chunk, the cosine similarity of the query vector to the chunk's closest sentence."""
         out = np.full(len(self.index.nodes), -1.0, dtype=np.float32)
-        if len(self._sentence_row):
-            np.maximum.at(out, self._sentence_row, self._sentence_vectors @ vector)
+        if len(self._sentence_nodes):
+            similarities = self._sentence_vectors @ vector
+            out[self._sentence_nodes] = np.maximum.reduceat(similarities, self._sentence_starts)
         return out
 
     def query_terms(self, query: str) -> list[str]:
