@@ -28,6 +28,8 @@ _ASKS_NUMBER = re.compile(
     r"何件|何人|何社|何回|何か国|何組織|いくつ|何割|何%|何％|どのくらい|数は|人数|how many", re.IGNORECASE
 )
 _ASKS_DEFINITION = re.compile(r"とは|何ですか|どういう|どのような|どんな|意味|定義|目的|what is", re.IGNORECASE)
+_ASKS_COUNT = re.compile(r"何\s*(社|人|件|回|組織|か国|カ国|ヶ国|倍|割|機関|府省|団体|項目|種類|分野|本)")
+COUNTER_BONUS = 0.3  # 「何社」 asked and 「9社」 in the sentence: the exact kind of number
 MAX_SENTENCES = 3
 FOOTNOTE_DEFINITION_BONUS = 0.3  # a footnote defining the asked term outranks passing mentions of it
 PASSAGES = 5  # top passages whose sentences compete
@@ -188,6 +190,8 @@ class ExtractiveComposer:
         total = sum(self._weight(t) for t in q_terms) or 1.0
         wants_date = bool(_ASKS_DATE.search(question))
         wants_number = bool(_ASKS_NUMBER.search(question))
+        count = _ASKS_COUNT.search(normalize(question))
+        counted = re.compile(r"[0-9０-９一二三四五六七八九十]+\s*" + re.escape(count.group(1))) if count else None
         wants_definition = bool(_ASKS_DEFINITION.search(question))
         out: list[_Candidate] = []
         in_pool = {h.node.node_id: h.node for h in hits}
@@ -220,6 +224,8 @@ class ExtractiveComposer:
                 score = (own + inherited) / total + RANK_PRIOR / (rank + 1)
                 if asked_value:
                     score += 0.25 if wants_date else 0.2
+                if counted and counted.search(plain):
+                    score += COUNTER_BONUS
                 if wants_definition and _DEFINITION.search(plain):
                     score += 0.2
                 if wants_definition and defined:

@@ -57,3 +57,14 @@ def test_real_index_answers_a_list_that_opens_the_next_chunk(qa):
     assert not answer.abstained
     assert "道路交通法" in answer.text and "道路運送車両法" in answer.text
     assert all(c.evidence.strip() != HEADING for c in answer.citations)
+
+
+def test_a_count_question_prefers_the_sentence_with_that_counter():
+    node = TextNode(
+        id_="c",
+        text=("回答した日本企業は2025年時点で多数の社に上る。\n\n日本企業9社が回答した。"),
+        metadata={"doc": "x.txt", "section": "報告枠組み"},
+    )
+    composer = ExtractiveComposer(default_tokenizer(), {"日本": 1.0, "企業": 1.0, "回答": 1.0})
+    best = composer.candidates("回答した日本企業は何社？", [NodeWithScore(node=node, score=1.0)])[0]
+    assert best.text.startswith("日本企業9社")
