@@ -39,6 +39,8 @@ class AbstainPolicy:
     w_unseen: float = -2.92
     bias: float = -1.53
     threshold: float = 0.4
+    # Questions without Japanese: answer only if a cited sentence is at least this close in meaning.
+    min_similarity: float = 0.86
 
     def p_answerable(self, support: Support) -> float:
         z = self.w_coverage * support.coverage + self.w_unseen * support.unseen + self.bias

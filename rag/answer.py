@@ -19,6 +19,7 @@ from rag.store import lines_of_span
 from rag.text import Tokenizer, normalize, sentence_spans
 
 NOT_FOUND = "資料には記載が見つかりませんでした。"
+SentenceSimilarity = Callable[[TextNode, int, int], float]  # (node, start, end) -> cosine to the question
 
 _DATE = re.compile(r"(\d{4}|令和|平成|[0-9０-９]+)\s*(年|月|日)|年度")
 _NUMBER = re.compile(r"[0-9０-９]")
@@ -30,6 +31,9 @@ _ASKS_NUMBER = re.compile(
 _ASKS_DEFINITION = re.compile(r"とは|何ですか|どういう|どのような|どんな|意味|定義|目的|what is", re.IGNORECASE)
 _ASKS_COUNT = re.compile(r"何\s*(社|人|件|回|組織|か国|カ国|ヶ国|倍|割|機関|府省|団体|項目|種類|分野|本)")
 COUNTER_BONUS = 0.3  # 「何社」 asked and 「9社」 in the sentence: the exact kind of number
+# Cross-language questions: cosine similarity mapped onto the term score's 0..1 range.
+DENSE_FLOOR = 0.75
+DENSE_SCALE = 0.15
 MAX_SENTENCES = 3
 FOOTNOTE_DEFINITION_BONUS = 0.3  # a footnote defining the asked term outranks passing mentions of it
 PASSAGES = 5  # top passages whose sentences compete
@@ -182,9 +186,18 @@ class ExtractiveComposer:
         return self.idf.get(term, self._unknown_weight)
 
     def candidates(
-        self, question: str, hits: list[NodeWithScore], retrieved: set[str] | None = None
+        self,
+        question: str,
+        hits: list[NodeWithScore],
+        retrieved: set[str] | None = None,
+        meaning: SentenceSimilarity | None = None,
     ) -> list[_Candidate]:
-        """Every sentence of `hits` (a `pool`) scored; `retrieved` names the ids that came from the retriever."""
+        """Every sentence of `hits` (a `pool`) scored; `retrieved` names the ids that came from the retriever.
+
+        With `meaning` (for questions in another language, whose words never occur
+        in the passages) a sentence is credited for its embedding similarity to the
+        question instead of for shared terms.
+        """
         retrieved = retrieved if retrieved is not None else {h.node.node_id for h in hits}
         q_terms = set(self.tokenizer.query_terms(question))
         total = sum(self._weight(t) for t in q_terms) or 1.0
@@ -221,7 +234,11 @@ class ExtractiveComposer:
                         sentence = text[start:end]
                 own = sum(self._weight(t) for t in s_terms)
                 inherited = sum(self._weight(t) for t in context - s_terms) * CONTEXT_WEIGHT
-                score = (own + inherited) / total + RANK_PRIOR / (rank + 1)
+                if meaning is None:
+                    score = (own + inherited) / total + RANK_PRIOR / (rank + 1)
+                else:
+                    similarity = meaning(hit.node, start, end)
+                    score = max(0.0, similarity - DENSE_FLOOR) / DENSE_SCALE + RANK_PRIOR / (rank + 1)
                 if asked_value:
                     score += 0.25 if wants_date else 0.2
                 if counted and counted.search(plain):
@@ -235,11 +252,13 @@ class ExtractiveComposer:
                 out.append(_Candidate(index_in_pool, (start, end), sentence, score, s_terms | context))
         return sorted(out, key=lambda c: -c.score)
 
-    def compose(self, question: str, hits: list[NodeWithScore]) -> tuple[str, list[Citation]]:
+    def compose(
+        self, question: str, hits: list[NodeWithScore], meaning: SentenceSimilarity | None = None
+    ) -> tuple[str, list[Citation]]:
         """(answer text with [n] markers, citations)."""
         retrieved = {h.node.node_id for h in hits}
         hits = self.pool(hits)
-        ranked = self.candidates(question, hits, retrieved)
+        ranked = self.candidates(question, hits, retrieved, meaning)
         if not ranked:
             return "", []
         best = ranked[0].score

@@ -12,7 +12,15 @@ from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag import config
 from rag.abstain import AbstainPolicy, measure_support
-from rag.answer import NOT_FOUND, Answer, Citation, ExtractiveComposer, citation_for, idf_from_bm25
+from rag.answer import (
+    NOT_FOUND,
+    Answer,
+    Citation,
+    ExtractiveComposer,
+    SentenceSimilarity,
+    citation_for,
+    idf_from_bm25,
+)
 from rag.embedders import load_embedder
 from rag.followup import Turn, resolve_followup
 from rag.generate import LLMGenerator, TokenCallback
@@ -20,8 +28,8 @@ from rag.ground import check_answer
 from rag.llm import LLMError
 from rag.rerank import CrossEncoderReranker, reranker_from_env
 from rag.retrieve import HybridRetriever
-from rag.store import IndexLoadError, StoredIndex, read_index
-from rag.text import Tokenizer, default_tokenizer
+from rag.store import IndexLoadError, StoredIndex, node_sentences, read_index
+from rag.text import Tokenizer, default_tokenizer, has_japanese
 
 MAX_QUESTION_CHARS = 2000
 
@@ -61,6 +69,9 @@ class PolicyQA:
         self.retriever = HybridRetriever(index, embedder, self.tokenizer, reranker=reranker)
         self.idf = idf_from_bm25(index.bm25)
         self._node_by_id = {node.node_id: node for node in index.nodes}
+        self._sentences_of: dict[str, list[tuple[int, int, int]]] = {}  # node id -> (start, end, vector row)
+        for row, (node_row, start, end) in enumerate(node_sentences(index.nodes)):
+            self._sentences_of.setdefault(index.nodes[node_row].node_id, []).append((start, end, row))
         self.composer = ExtractiveComposer(self.tokenizer, self.idf, next_node=self.next_node)
         self.abstain_policy = AbstainPolicy()
 
@@ -144,7 +155,21 @@ class PolicyQA:
         return answer
 
     def _extractive(self, question: str, query: str, hits: list[NodeWithScore], passages: list[Citation]) -> Answer:
-        """The offline answer, abstaining when the cited sentences do not cover the question."""
+        """The offline answer, abstaining when the cited sentences do not cover the question.
+
+        A question with no Japanese in it shares no words with the corpus, so its
+        sentences are chosen, and the answer kept, by embedding similarity instead.
+        """
+        if not has_japanese(query):
+            meaning = self.meaning(query)
+            text, citations = self.composer.compose(query, hits, meaning)
+            answer = Answer(question, query, text, citations, passages=passages)
+            best = max(
+                (meaning(self._node_by_id[c.chunk_id], c.evidence_start, c.evidence_end) for c in citations),
+                default=0.0,
+            )
+            answer.abstained = not citations or best < self.abstain_policy.min_similarity
+            return answer
         text, citations = self.composer.compose(query, hits)
         defined = {h.node.node_id: h.node.metadata.get("defines", "") for h in hits}  # footnote terms count
         support_texts = [f"{defined.get(c.chunk_id, '')} {c.text}" for c in citations]
@@ -152,6 +177,17 @@ class PolicyQA:
         answer = Answer(question, query, text, citations, passages=passages)
         answer.abstained = not citations or self.abstain_policy.abstain(support)
         return answer
+
+    def meaning(self, query: str) -> SentenceSimilarity:
+        """Cosine of `query` to the best stored sentence vector inside a span of a node."""
+        vector = self.retriever.query_vector(query)
+        vectors = self.retriever.sentence_vectors
+
+        def similarity(node: TextNode, start: int, end: int) -> float:
+            rows = [row for s, e, row in self._sentences_of.get(node.node_id, []) if s < end and start < e]
+            return float((vectors[rows] @ vector).max()) if rows else 0.0
+
+        return similarity
 
     def similarity(self, sentence: str, candidates: list[str]) -> float:
         """Highest cosine between `sentence` and the candidate sentences (the grounding paraphrase fallback)."""

@@ -18,7 +18,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from rag.rerank import RERANK_CANDIDATES, CrossEncoderReranker
 from rag.store import StoredIndex, node_sentences
-from rag.text import Tokenizer, normalize
+from rag.text import Tokenizer, has_japanese, normalize
 
 RRF_K = 10  # measured on eval/questions.jsonl: 10 beats the usual 60 (MRR 0.78 vs 0.74)
 CANDIDATES = 50  # per retriever, before fusion
@@ -48,7 +48,7 @@ class HybridRetriever(BaseRetriever):
         self.similarity_top_k = similarity_top_k
         self.docs = docs
         self._doc_of = np.array([n.metadata["doc"] for n in index.nodes])
-        self._sentence_vectors = index.sentence_vectors()
+        self.sentence_vectors = index.sentence_vectors()
         rows = np.array([row for row, _, _ in node_sentences(index.nodes)], dtype=np.int64)
         # sentences are stored node by node: each node's run starts where its row first appears
         self._sentence_nodes, self._sentence_starts = np.unique(rows, return_index=True)
@@ -77,7 +77,7 @@ class HybridRetriever(BaseRetriever):
         """Per chunk, the cosine similarity of the query vector to the chunk's closest sentence."""
         out = np.full(len(self.index.nodes), -1.0, dtype=np.float32)
         if len(self._sentence_nodes):
-            similarities = self._sentence_vectors @ vector
+            similarities = self.sentence_vectors @ vector
             out[self._sentence_nodes] = np.maximum.reduceat(similarities, self._sentence_starts)
         return out
 
@@ -96,12 +96,16 @@ class HybridRetriever(BaseRetriever):
         if n == 0 or not query:
             return []
         vector = self.query_vector(query)
-        sparse = self.bm25_scores(self.query_terms(query))
-        rankings = (
-            (self.dense_scores(vector), CHUNK_WEIGHT),
-            (self.sentence_scores(vector), SENTENCE_WEIGHT),
-            (sparse, BM25_WEIGHT),
-        )
+        if has_japanese(query):
+            sparse = self.bm25_scores(self.query_terms(query))
+            rankings = (
+                (self.dense_scores(vector), CHUNK_WEIGHT),
+                (self.sentence_scores(vector), SENTENCE_WEIGHT),
+                (sparse, BM25_WEIGHT),
+            )
+        else:  # English etc.: its words match only stray Latin text in the corpus, so BM25 is noise
+            sparse = np.zeros(n, dtype=np.float32)
+            rankings = ((self.dense_scores(vector), 0.5), (self.sentence_scores(vector), 0.5))
         mask = self._mask(docs)
         fused = np.zeros(n, dtype=np.float64)
         for scores, weight in rankings:

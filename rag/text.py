@@ -30,6 +30,14 @@ QUESTION_WORDS = frozenset(
 )
 
 
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
+
+
+def has_japanese(text: str) -> bool:
+    """Kana or kanji present: the question can share words with the (Japanese) corpus."""
+    return bool(_JAPANESE.search(text))
+
+
 def join_spaced_ai(text: str) -> str:
     """Turn `A I` (an extraction artifact) into `AI`, keeping the letters' width."""
     return _SPACED_AI.sub(r"\1\2", text)

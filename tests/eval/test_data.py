@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from eval.data import QuestionFileError, check_against_corpus, load_questions
+from rag.text import has_japanese
 from tests.conftest import CORPUS, QUESTIONS
 
 
@@ -13,6 +14,13 @@ def test_eval_set_is_large_varied_and_verbatim():
     assert len(questions) >= 100
     assert types["paraphrase"] >= 15 and types["unanswerable"] >= 12 and len(types) == 7
     assert {d for q in questions for d in q.docs} == {p.name for p in CORPUS.glob("*.txt")}
+    assert check_against_corpus(questions, CORPUS) == []
+
+
+def test_english_set_is_verbatim_and_english():
+    questions = load_questions(QUESTIONS.with_name("questions_en.jsonl"))
+    assert len(questions) >= 20 and sum(not q.answerable for q in questions) >= 5
+    assert all(not has_japanese(q.question) for q in questions)
     assert check_against_corpus(questions, CORPUS) == []
 
 

@@ -82,3 +82,15 @@ def test_definition_that_lives_only_in_a_footnote_is_found_and_answered(qa):
     answer = qa.ask("ハルシネーションとは何ですか？")
     assert not answer.abstained and "事実とは異なる" in answer.text
     assert answer.citations[0].section.endswith("ハルシネーション")
+
+
+def test_english_question_is_answered_from_the_japanese_passage(qa):
+    answer = qa.ask("When did the EU AI Act enter into force?")
+    assert not answer.abstained
+    assert "2024 年 8 月" in answer.text and "AI Act が発効" in answer.text
+    assert answer.citations[0].doc == "000_eef5b314d8d39818.txt"
+
+
+def test_english_question_the_documents_cannot_answer_abstains(qa):
+    answer = qa.ask("How many staff does AISI have?")
+    assert answer.abstained and answer.related
