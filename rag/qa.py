@@ -26,6 +26,7 @@ from rag.followup import Turn, resolve_followup
 from rag.generate import LLMGenerator, TokenCallback
 from rag.ground import check_answer
 from rag.llm import LLMError
+from rag.outline import OutlineAnswerer
 from rag.rerank import CrossEncoderReranker, reranker_from_env
 from rag.retrieve import HybridRetriever
 from rag.store import IndexLoadError, StoredIndex, node_sentences, read_index
@@ -74,6 +75,7 @@ class PolicyQA:
             self._sentences_of.setdefault(index.nodes[node_row].node_id, []).append((start, end, row))
         self.composer = ExtractiveComposer(self.tokenizer, self.idf, next_node=self.next_node)
         self.abstain_policy = AbstainPolicy()
+        self.outline = OutlineAnswerer(index.nodes, self.tokenizer)
 
     @classmethod
     def load(
@@ -170,6 +172,9 @@ class PolicyQA:
             )
             answer.abstained = not citations or best < self.abstain_policy.min_similarity
             return answer
+        listed = self.outline.answer(query, hits[: self.composer.passages])
+        if listed:  # 「N つの…」 answered by the document's own list of exactly N items
+            return Answer(question, query, listed[0], listed[1], passages=passages)
         text, citations = self.composer.compose(query, hits)
         defined = {h.node.node_id: h.node.metadata.get("defines", "") for h in hits}  # footnote terms count
         support_texts = [f"{defined.get(c.chunk_id, '')} {c.text}" for c in citations]
