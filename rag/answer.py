@@ -34,6 +34,7 @@ COUNTER_BONUS = 0.3  # 「何社」 asked and 「9社」 in the sentence: the ex
 # Cross-language questions: cosine similarity mapped onto the term score's 0..1 range.
 DENSE_FLOOR = 0.75
 DENSE_SCALE = 0.15
+ROW_HEADER_BONUS = 0.5  # slide tables: the row headed by what the question asks about
 MAX_SENTENCES = 3
 FOOTNOTE_DEFINITION_BONUS = 0.3  # a footnote defining the asked term outranks passing mentions of it
 PASSAGES = 5  # top passages whose sentences compete
@@ -182,6 +183,11 @@ class ExtractiveComposer:
                 present.add(following.node_id)
         return pool
 
+    def _row_header_asked(self, row: str, q_terms: set[str]) -> bool:
+        """A table row whose first cell (「目的」「責務」「基本的施策」) is all words of the question."""
+        header = set(self.tokenizer.query_terms(row.split("\t", 1)[0]))
+        return bool(header) and header <= q_terms
+
     def _weight(self, term: str) -> float:
         return self.idf.get(term, self._unknown_weight)
 
@@ -247,6 +253,8 @@ class ExtractiveComposer:
                     score += 0.2
                 if wants_definition and defined:
                     score += FOOTNOTE_DEFINITION_BONUS  # the footnote that defines the asked term
+                if "\t" in sentence and self._row_header_asked(sentence, q_terms):
+                    score += ROW_HEADER_BONUS
                 if len(plain) < 12 and not is_label:
                     score *= 0.5  # fragments rarely answer anything
                 out.append(_Candidate(index_in_pool, (start, end), sentence, score, s_terms | context))

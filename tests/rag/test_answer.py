@@ -68,3 +68,20 @@ def test_a_count_question_prefers_the_sentence_with_that_counter():
     composer = ExtractiveComposer(default_tokenizer(), {"日本": 1.0, "企業": 1.0, "回答": 1.0})
     best = composer.candidates("回答した日本企業は何社？", [NodeWithScore(node=node, score=1.0)])[0]
     assert best.text.startswith("日本企業9社")
+
+
+def test_a_table_row_headed_by_the_asked_topic_wins():
+    prose = TextNode(
+        id_="p",
+        text="AI法第4条から第8条において責務が規定される主体を指す。",
+        metadata={"doc": "x.txt", "section": "脚注"},
+    )
+    table = TextNode(
+        id_="t",
+        text="目的\t国民生活の向上\n責務\t事業者は国等の施策に協力しなければならない",
+        metadata={"doc": "y.txt", "section": "AI法の概要"},
+    )
+    composer = ExtractiveComposer(default_tokenizer(), {"事業": 1.0, "者": 1.0, "責務": 2.0, "法": 1.0})
+    hits = [NodeWithScore(node=prose, score=1.0), NodeWithScore(node=table, score=0.9)]
+    best = composer.candidates("AI法で事業者にはどのような責務が課されていますか", hits)[0]
+    assert best.text.startswith("責務\t事業者は")
