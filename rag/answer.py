@@ -16,7 +16,7 @@ from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag.ground import SentenceCheck
 from rag.store import lines_of_span
-from rag.text import Tokenizer, normalize, sentence_spans
+from rag.text import Tokenizer, normalize, sentence_spans, squash
 
 NOT_FOUND = "資料には記載が見つかりませんでした。"
 SentenceSimilarity = Callable[[TextNode, int, int], float]  # (node, start, end) -> cosine to the question
@@ -35,6 +35,8 @@ COUNTER_BONUS = 0.3  # 「何社」 asked and 「9社」 in the sentence: the ex
 DENSE_FLOOR = 0.75
 DENSE_SCALE = 0.15
 ROW_HEADER_BONUS = 0.5  # slide tables: the row headed by what the question asks about
+_DEFINED_TERM = re.compile(r"([A-Za-z0-9ァ-ヶー一-龥・]{2,})」?とは")
+DEFINITION_SUBJECT_BONUS = 0.2
 MAX_SENTENCES = 3
 FOOTNOTE_DEFINITION_BONUS = 0.3  # a footnote defining the asked term outranks passing mentions of it
 PASSAGES = 5  # top passages whose sentences compete
@@ -212,6 +214,8 @@ class ExtractiveComposer:
         count = _ASKS_COUNT.search(normalize(question))
         counted = re.compile(r"[0-9０-９一二三四五六七八九十]+\s*" + re.escape(count.group(1))) if count else None
         wants_definition = bool(_ASKS_DEFINITION.search(question))
+        defined_term = _DEFINED_TERM.search(normalize(question))
+        subject = re.compile(re.escape(squash(defined_term.group(1))) + "(?:は|とは|」とは)") if defined_term else None
         out: list[_Candidate] = []
         in_pool = {h.node.node_id: h.node for h in hits}
         rank = -1
@@ -253,6 +257,8 @@ class ExtractiveComposer:
                     score += 0.2
                 if wants_definition and defined:
                     score += FOOTNOTE_DEFINITION_BONUS  # the footnote that defines the asked term
+                if subject and subject.search(squash(sentence)):
+                    score += DEFINITION_SUBJECT_BONUS  # 「AI 開発者は、…を行う者とする。」 for 「AI開発者とは？」
                 if "\t" in sentence and self._row_header_asked(sentence, q_terms):
                     score += ROW_HEADER_BONUS
                 if len(plain) < 12 and not is_label:

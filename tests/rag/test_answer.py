@@ -85,3 +85,20 @@ def test_a_table_row_headed_by_the_asked_topic_wins():
     hits = [NodeWithScore(node=prose, score=1.0), NodeWithScore(node=table, score=0.9)]
     best = composer.candidates("AI法で事業者にはどのような責務が課されていますか", hits)[0]
     assert best.text.startswith("責務\t事業者は")
+
+
+def test_a_definition_question_prefers_the_sentence_with_the_term_as_subject():
+    passing = TextNode(
+        id_="m",
+        text="報告書では、AI 開発者、AI 提供者、AI 利用者の3つの主体が存在するものとして述べる。",
+        metadata={"doc": "x.txt", "section": "関係主体"},
+    )
+    definition = TextNode(
+        id_="d",
+        text="まず、AI 開発者は、データ収集やモデル学習を行う者とする。",
+        metadata={"doc": "x.txt", "section": "関係主体"},
+    )
+    composer = ExtractiveComposer(default_tokenizer(), {"ai": 0.5, "開発": 1.0, "者": 1.0})
+    hits = [NodeWithScore(node=passing, score=1.0), NodeWithScore(node=definition, score=0.9)]
+    best = composer.candidates("中間とりまとめでいうAI開発者とは？", hits)[0]
+    assert best.text.startswith("まず、AI 開発者は")
