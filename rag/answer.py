@@ -117,6 +117,34 @@ def citation_for(hit: NodeWithScore, n: int, span: tuple[int, int] | None = None
     )
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """The kind of answer a question asks for, read off its wording."""
+
+    date: bool
+    number: bool
+    definition: bool
+    counter: re.Pattern | None  # 「9社」 when the question says 「何社」
+    subject: re.Pattern | None  # 「Xは」 when the question says 「Xとは」
+
+    @classmethod
+    def of(cls, question: str) -> _Asked:
+        plain = normalize(question)
+        count = _ASKS_COUNT.search(plain)
+        term = _DEFINED_TERM.search(plain)
+        return cls(
+            date=bool(_ASKS_DATE.search(question)),
+            number=bool(_ASKS_NUMBER.search(question)),
+            definition=bool(_ASKS_DEFINITION.search(question)),
+            counter=re.compile(r"[0-9０-９一二三四五六七八九十]+\s*" + re.escape(count.group(1))) if count else None,
+            subject=re.compile(re.escape(squash(term.group(1))) + "(?:は|とは|」とは)") if term else None,
+        )
+
+    def value_in(self, plain: str) -> bool:
+        """The sentence holds the date or number asked for."""
+        return bool((self.date and _DATE.search(plain)) or (self.number and _NUMBER.search(plain)))
+
+
 @dataclass
 class _Candidate:
     hit_rank: int
@@ -185,6 +213,25 @@ class ExtractiveComposer:
                 present.add(following.node_id)
         return pool
 
+    def _bonus(
+        self, asked: _Asked, sentence: str, plain: str, has_value: bool, defines: bool, q_terms: set[str]
+    ) -> float:
+        """What the sentence holds of the kind of answer the question asks for."""
+        bonus = 0.0
+        if has_value:
+            bonus += 0.25 if asked.date else 0.2
+        if asked.counter and asked.counter.search(plain):
+            bonus += COUNTER_BONUS  # 「9社」 for 「何社」
+        if asked.definition and _DEFINITION.search(plain):
+            bonus += 0.2
+        if asked.definition and defines:
+            bonus += FOOTNOTE_DEFINITION_BONUS  # the footnote that defines the asked term
+        if asked.subject and asked.subject.search(squash(sentence)):
+            bonus += DEFINITION_SUBJECT_BONUS  # 「AI 開発者は、…を行う者とする。」 for 「AI開発者とは？」
+        if "\t" in sentence and self._row_header_asked(sentence, q_terms):
+            bonus += ROW_HEADER_BONUS
+        return bonus
+
     def _row_header_asked(self, row: str, q_terms: set[str]) -> bool:
         """A table row whose first cell (「目的」「責務」「基本的施策」) is all words of the question."""
         header = set(self.tokenizer.query_terms(row.split("\t", 1)[0]))
@@ -209,13 +256,7 @@ class ExtractiveComposer:
         retrieved = retrieved if retrieved is not None else {h.node.node_id for h in hits}
         q_terms = set(self.tokenizer.query_terms(question))
         total = sum(self._weight(t) for t in q_terms) or 1.0
-        wants_date = bool(_ASKS_DATE.search(question))
-        wants_number = bool(_ASKS_NUMBER.search(question))
-        count = _ASKS_COUNT.search(normalize(question))
-        counted = re.compile(r"[0-9０-９一二三四五六七八九十]+\s*" + re.escape(count.group(1))) if count else None
-        wants_definition = bool(_ASKS_DEFINITION.search(question))
-        defined_term = _DEFINED_TERM.search(normalize(question))
-        subject = re.compile(re.escape(squash(defined_term.group(1))) + "(?:は|とは|」とは)") if defined_term else None
+        asked = _Asked.of(question)
         out: list[_Candidate] = []
         in_pool = {h.node.node_id: h.node for h in hits}
         rank = -1
@@ -236,7 +277,7 @@ class ExtractiveComposer:
                 if is_last and continued:
                     continue  # a closing heading: its content (the next chunk, in the pool) is the answer
                 is_label = _is_label(sentence, is_last)
-                asked_value = (wants_date and _DATE.search(plain)) or (wants_number and _NUMBER.search(plain))
+                asked_value = asked.value_in(plain)
                 if is_label:
                     context |= s_terms
                     if not asked_value:  # a label answers only together with what it introduces
@@ -249,18 +290,7 @@ class ExtractiveComposer:
                 else:
                     similarity = meaning(hit.node, start, end)
                     score = max(0.0, similarity - DENSE_FLOOR) / DENSE_SCALE + RANK_PRIOR / (rank + 1)
-                if asked_value:
-                    score += 0.25 if wants_date else 0.2
-                if counted and counted.search(plain):
-                    score += COUNTER_BONUS
-                if wants_definition and _DEFINITION.search(plain):
-                    score += 0.2
-                if wants_definition and defined:
-                    score += FOOTNOTE_DEFINITION_BONUS  # the footnote that defines the asked term
-                if subject and subject.search(squash(sentence)):
-                    score += DEFINITION_SUBJECT_BONUS  # 「AI 開発者は、…を行う者とする。」 for 「AI開発者とは？」
-                if "\t" in sentence and self._row_header_asked(sentence, q_terms):
-                    score += ROW_HEADER_BONUS
+                score += self._bonus(asked, sentence, plain, bool(asked_value), bool(defined), q_terms)
                 if len(plain) < 12 and not is_label:
                     score *= 0.5  # fragments rarely answer anything
                 out.append(_Candidate(index_in_pool, (start, end), sentence, score, s_terms | context))

@@ -163,15 +163,7 @@ class PolicyQA:
         sentences are chosen, and the answer kept, by embedding similarity instead.
         """
         if not has_japanese(query):
-            meaning = self.meaning(query)
-            text, citations = self.composer.compose(query, hits, meaning)
-            answer = Answer(question, query, text, citations, passages=passages)
-            best = max(
-                (meaning(self._node_by_id[c.chunk_id], c.evidence_start, c.evidence_end) for c in citations),
-                default=0.0,
-            )
-            answer.abstained = not citations or best < self.abstain_policy.min_similarity
-            return answer
+            return self._by_meaning(question, query, hits, passages)
         listed = self.outline.answer(query, hits[: self.composer.passages])
         if listed:  # 「N つの…」 answered by the document's own list of exactly N items
             return Answer(question, query, listed[0], listed[1], passages=passages)
@@ -181,6 +173,17 @@ class PolicyQA:
         support = measure_support(query, support_texts, self.idf, self.tokenizer)
         answer = Answer(question, query, text, citations, passages=passages)
         answer.abstained = not citations or self.abstain_policy.abstain(support)
+        return answer
+
+    def _by_meaning(self, question: str, query: str, hits: list[NodeWithScore], passages: list[Citation]) -> Answer:
+        """Sentences chosen by embedding similarity; kept only if one is close enough in meaning."""
+        meaning = self.meaning(query)
+        text, citations = self.composer.compose(query, hits, meaning)
+        answer = Answer(question, query, text, citations, passages=passages)
+        closest = max(
+            (meaning(self._node_by_id[c.chunk_id], c.evidence_start, c.evidence_end) for c in citations), default=0.0
+        )
+        answer.abstained = not citations or closest < self.abstain_policy.min_similarity
         return answer
 
     def meaning(self, query: str) -> SentenceSimilarity:
