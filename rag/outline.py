@@ -140,5 +140,5 @@ def _compose(items: list[_Item], score: float) -> tuple[str, list[Citation]]:
         if all(c.chunk_id != node_id for c in citations):
             hit = NodeWithScore(node=item.node, score=score)
             citations.append(citation_for(hit, number_of[node_id], spans[node_id]))
-    text = "".join(f"{item.text}[{number_of[item.node.node_id]}]" for item in items)
+    text = "\n".join(f"{item.text}[{number_of[item.node.node_id]}]" for item in items)  # one item per line
     return text, citations

@@ -44,7 +44,7 @@ def test_items_spread_over_chunks_are_listed_and_each_cited_where_it_stands():
     answerer = OutlineAnswerer(nodes, default_tokenizer())
     hits = [NodeWithScore(node=nodes[2], score=1.0)]
     text, citations = answerer.answer("適正性確保のための基本方針を4つ挙げて", hits)
-    assert text == ("① リスクベースでのアプローチ[1]② 関与[2]③ 一貫通貫の構築[3]④ アジャイルな対応[4]")
+    assert text == "① リスクベースでのアプローチ[1]\n② 関与[2]\n③ 一貫通貫の構築[3]\n④ アジャイルな対応[4]"
     assert [c.chunk_id for c in citations] == ["d#0", "d#1", "d#2", "d#3"]
     assert all(c.evidence.startswith(("①", "②", "③", "④")) for c in citations)
 
