@@ -65,7 +65,7 @@ def _scaled_index(base: Path, out: Path, scale: int) -> None:
     stored = read_index(base)
     vectors = stored.vectors()
     sentence_rows: dict[int, list[np.ndarray]] = {}
-    for (row, _, _), vector in zip(node_sentences(stored.nodes), stored.sentence_vectors()):
+    for (row, _, _), vector in zip(stored.sentence_spans, stored.sentence_vectors()):
         sentence_rows.setdefault(row, []).append(vector)
     rng = np.random.default_rng(0)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from rag.text import Tokenizer
+from rag.text import QUESTION_WORDS, Tokenizer
 
 WORDING_POS = frozenset({"動詞", "形容詞", "副詞"})  # unseen words of these kinds are ignored
 
@@ -51,8 +51,8 @@ class AbstainPolicy:
 
 
 def measure_support(question: str, cited_texts: list[str], idf: dict[str, float], tokenizer: Tokenizer) -> Support:
-    tagged = dict(tokenizer.tagged_terms(question))
-    terms = [t for t in dict.fromkeys(tokenizer.query_terms(question)) if t in idf or tagged[t] not in WORDING_POS]
+    tagged = dict((t, pos) for t, pos in tokenizer.tagged_terms(question) if t not in QUESTION_WORDS)
+    terms = [t for t, pos in tagged.items() if t in idf or pos not in WORDING_POS]
     if not terms:
         return Support(0.0, 0.0)
     unseen_weight = max(idf.values(), default=1.0)

@@ -327,20 +327,37 @@ class ExtractiveComposer:
                 covered |= cand.terms
         # read in document order within a passage, passages in rank order
         chosen.sort(key=lambda c: (c.hit_rank, c.span[0]))
-        citations: list[Citation] = []
-        number_of: dict[int, int] = {}
+        numbers, citations = cite([(hits[c.hit_rank], c.span) for c in chosen])
         parts: list[str] = []
-        for cand in chosen:
-            if cand.hit_rank not in number_of:
-                number_of[cand.hit_rank] = len(number_of) + 1
-                first = [c for c in chosen if c.hit_rank == cand.hit_rank]
-                span = (min(c.span[0] for c in first), max(c.span[1] for c in first))
-                citations.append(citation_for(hits[cand.hit_rank], number_of[cand.hit_rank], span))
+        for cand, n in zip(chosen, numbers):
             # every sentence carries its marker: a label-extended candidate holds several
             text = " ".join(cand.text.split())
             pieces = [text[s:e].strip() for s, e in sentence_spans(text)] or [text]
-            parts.append("".join(f"{piece}[{number_of[cand.hit_rank]}]" for piece in pieces))
+            parts.append("".join(f"{piece}[{n}]" for piece in pieces))
         return "".join(parts), citations
+
+
+def cite(parts: list[tuple[NodeWithScore, tuple[int, int]]]) -> tuple[list[int], list[Citation]]:
+    """Citation number of each (passage, span) part, and one citation per passage spanning its parts.
+
+    Passages are numbered in order of first appearance.
+    """
+    spans: dict[str, tuple[int, int]] = {}
+    hit_of: dict[str, NodeWithScore] = {}
+    for hit, (start, end) in parts:
+        node_id = hit.node.node_id
+        first, last = spans.get(node_id, (start, end))
+        spans[node_id] = (min(first, start), max(last, end))
+        hit_of.setdefault(node_id, hit)
+    number_of = {node_id: n for n, node_id in enumerate(spans, 1)}
+    citations = [citation_for(hit_of[node_id], n, spans[node_id]) for node_id, n in number_of.items()]
+    return [number_of[hit.node.node_id] for hit, _ in parts], citations
+
+
+def section_path(node: TextNode) -> list[str]:
+    """The headings above `node`, outermost first, in search form."""
+    section = node.metadata.get("section", "")
+    return [part.strip() for part in normalize(section).split(" > ")] if section else []
 
 
 def _ends_with_heading_of(node: TextNode, following: TextNode) -> bool:
@@ -349,8 +366,7 @@ def _ends_with_heading_of(node: TextNode, following: TextNode) -> bool:
     if not spans:
         return False
     last = normalize(node.get_content()[spans[-1][0] : spans[-1][1]])
-    headings = normalize(following.metadata.get("section", "")).split(" > ")
-    return bool(last) and last in headings
+    return bool(last) and last in section_path(following)
 
 
 def _inside(inner: _Candidate, outer: _Candidate) -> bool:

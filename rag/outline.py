@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from rag.answer import Citation, citation_for
+from rag.answer import Citation, cite, section_path
 from rag.text import Tokenizer, normalize, sentence_spans
 
 _KANJI_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九十", 1)}
@@ -80,7 +80,7 @@ class OutlineAnswerer:
             return None
         q_terms = {t for t in self.tokenizer.query_terms(question) if not t.isdigit()}  # 「4」 matches 「第4章」
         for hit in hits:
-            path = _path(hit.node)
+            path = section_path(hit.node)
             for depth in range(len(path) - 1, -1, -1):  # the nearest heading first
                 heading = path[depth]
                 if not set(self.tokenizer.terms(heading)) & q_terms:
@@ -97,7 +97,7 @@ class OutlineAnswerer:
         """The items 1..count of one marker family in the section `prefix`, if there are exactly that many."""
         by_family: dict[str, list[tuple[int | None, _Item]]] = {}
         for node in self._by_doc.get(doc, []):
-            if _path(node)[: len(prefix)] != prefix:
+            if section_path(node)[: len(prefix)] != prefix:
                 continue
             text = node.get_content()
             for start, end in sentence_spans(text):
@@ -120,25 +120,8 @@ class OutlineAnswerer:
         return None
 
 
-def _path(node: TextNode) -> list[str]:
-    section = node.metadata.get("section", "")
-    return [part.strip() for part in normalize(section).split(" > ")] if section else []
-
-
 def _compose(items: list[_Item], score: float) -> tuple[str, list[Citation]]:
     """Each item cited in the chunk it stands in; a chunk holding several items is cited once."""
-    citations: list[Citation] = []
-    number_of: dict[str, int] = {}
-    spans: dict[str, tuple[int, int]] = {}
-    for item in items:
-        node_id = item.node.node_id
-        start, end = spans.get(node_id, item.span)
-        spans[node_id] = (min(start, item.span[0]), max(end, item.span[1]))
-        number_of.setdefault(node_id, len(number_of) + 1)
-    for item in items:
-        node_id = item.node.node_id
-        if all(c.chunk_id != node_id for c in citations):
-            hit = NodeWithScore(node=item.node, score=score)
-            citations.append(citation_for(hit, number_of[node_id], spans[node_id]))
-    text = "\n".join(f"{item.text}[{number_of[item.node.node_id]}]" for item in items)  # one item per line
+    numbers, citations = cite([(NodeWithScore(node=item.node, score=score), item.span) for item in items])
+    text = "\n".join(f"{item.text}[{n}]" for item, n in zip(items, numbers))  # one item per line
     return text, citations

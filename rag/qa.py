@@ -29,7 +29,7 @@ from rag.llm import LLMError
 from rag.outline import OutlineAnswerer
 from rag.rerank import CrossEncoderReranker, reranker_from_env
 from rag.retrieve import HybridRetriever
-from rag.store import IndexLoadError, StoredIndex, node_sentences, read_index
+from rag.store import IndexLoadError, StoredIndex, read_index
 from rag.text import Tokenizer, default_tokenizer, has_japanese
 
 MAX_QUESTION_CHARS = 2000
@@ -71,7 +71,7 @@ class PolicyQA:
         self.idf = idf_from_bm25(index.bm25)
         self._node_by_id = {node.node_id: node for node in index.nodes}
         self._sentences_of: dict[str, list[tuple[int, int, int]]] = {}  # node id -> (start, end, vector row)
-        for row, (node_row, start, end) in enumerate(node_sentences(index.nodes)):
+        for row, (node_row, start, end) in enumerate(index.sentence_spans):
             self._sentences_of.setdefault(index.nodes[node_row].node_id, []).append((start, end, row))
         self.composer = ExtractiveComposer(self.tokenizer, self.idf, next_node=self.next_node)
         self.abstain_policy = AbstainPolicy()

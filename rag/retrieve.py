@@ -17,7 +17,7 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from rag.rerank import RERANK_CANDIDATES, CrossEncoderReranker
-from rag.store import StoredIndex, node_sentences
+from rag.store import StoredIndex
 from rag.text import Tokenizer, has_japanese, normalize
 
 RRF_K = 4  # re-measured with three rankings: MRR@10 0.803 (k=10) -> 0.827 (k=4), 3..5 all within 0.015 on both halves
@@ -49,7 +49,7 @@ class HybridRetriever(BaseRetriever):
         self.docs = docs
         self._doc_of = np.array([n.metadata["doc"] for n in index.nodes])
         self.sentence_vectors = index.sentence_vectors()
-        rows = np.array([row for row, _, _ in node_sentences(index.nodes)], dtype=np.int64)
+        rows = np.array([row for row, _, _ in index.sentence_spans], dtype=np.int64)
         # sentences are stored node by node: each node's run starts where its row first appears
         self._sentence_nodes, self._sentence_starts = np.unique(rows, return_index=True)
         self._vocab = index.bm25.vocab_dict
@@ -96,24 +96,21 @@ class HybridRetriever(BaseRetriever):
         if n == 0 or not query:
             return []
         vector = self.query_vector(query)
+        chunks, sentences = self.dense_scores(vector), self.sentence_scores(vector)
+        # (scores, RRF weight, rank only chunks that match at all)
         if has_japanese(query):
-            sparse = self.bm25_scores(self.query_terms(query))
-            rankings = (
-                (self.dense_scores(vector), CHUNK_WEIGHT),
-                (self.sentence_scores(vector), SENTENCE_WEIGHT),
-                (sparse, BM25_WEIGHT),
-            )
+            bm25 = self.bm25_scores(self.query_terms(query))
+            rankings = [(chunks, CHUNK_WEIGHT, False), (sentences, SENTENCE_WEIGHT, False), (bm25, BM25_WEIGHT, True)]
         else:  # English etc.: its words match only stray Latin text in the corpus, so BM25 is noise
-            sparse = np.zeros(n, dtype=np.float32)
-            rankings = ((self.dense_scores(vector), 0.5), (self.sentence_scores(vector), 0.5))
+            rankings = [(chunks, 0.5, False), (sentences, 0.5, False)]
         mask = self._mask(docs)
         fused = np.zeros(n, dtype=np.float64)
-        for scores, weight in rankings:
+        for scores, weight, matching_only in rankings:
             ranked = np.argsort(-scores, kind="stable")
             if mask is not None:
                 ranked = ranked[mask[ranked]]
-            if scores is sparse:
-                ranked = ranked[sparse[ranked] > 0]
+            if matching_only:
+                ranked = ranked[scores[ranked] > 0]
             ranked = ranked[:CANDIDATES]
             fused[ranked] += weight / (RRF_K + np.arange(1, len(ranked) + 1))
         keep = max(k, RERANK_CANDIDATES) if self.reranker else k

@@ -65,6 +65,7 @@ class StoredIndex:
     dense: faiss.Index
     bm25: Any  # bm25s.BM25
     sentences: faiss.Index  # one vector per sentence (see the module docstring for the order)
+    sentence_spans: list[tuple[int, int, int]]  # (node row, start, end) of each vector in `sentences`
 
     def vectors(self) -> np.ndarray:
         return self.dense.reconstruct_n(0, self.dense.ntotal)
@@ -212,11 +213,10 @@ def read_index(root: Path) -> StoredIndex:
             f"index at {path} is inconsistent ({len(nodes)} chunks, {dense.ntotal} vectors, "
             f"manifest says {manifest.counts.get('chunks')}): run `rag ingest --rebuild`"
         )
-    if sentences.d != manifest.dim or not sentences.ntotal == len(node_sentences(nodes)) == manifest.counts.get(
-        "sentences", -1
-    ):
+    spans = node_sentences(nodes)
+    if sentences.d != manifest.dim or not sentences.ntotal == len(spans) == manifest.counts.get("sentences", -1):
         raise IndexLoadError(
             f"index at {path} is inconsistent ({sentences.ntotal} sentence vectors for "
-            f"{len(node_sentences(nodes))} sentences): run `rag ingest --rebuild`"
+            f"{len(spans)} sentences): run `rag ingest --rebuild`"
         )
-    return StoredIndex(path, manifest, nodes, dense, bm25, sentences)
+    return StoredIndex(path, manifest, nodes, dense, bm25, sentences, spans)

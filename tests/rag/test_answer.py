@@ -59,46 +59,31 @@ def test_real_index_answers_a_list_that_opens_the_next_chunk(qa):
     assert all(c.evidence.strip() != HEADING for c in answer.citations)
 
 
+def _best(question: str, idf: dict[str, float], *passages: tuple[str, str]) -> str:
+    """Text of the composer's top candidate over (text, section) passages given in rank order."""
+    hits = [
+        NodeWithScore(node=TextNode(id_=f"n{i}", text=text, metadata={"doc": "x.txt", "section": section}), score=1.0)
+        for i, (text, section) in enumerate(passages)
+    ]
+    return ExtractiveComposer(default_tokenizer(), idf).candidates(question, hits)[0].text
+
+
 def test_a_count_question_prefers_the_sentence_with_that_counter():
-    node = TextNode(
-        id_="c",
-        text=("回答した日本企業は2025年時点で多数の社に上る。\n\n日本企業9社が回答した。"),
-        metadata={"doc": "x.txt", "section": "報告枠組み"},
-    )
-    composer = ExtractiveComposer(default_tokenizer(), {"日本": 1.0, "企業": 1.0, "回答": 1.0})
-    best = composer.candidates("回答した日本企業は何社？", [NodeWithScore(node=node, score=1.0)])[0]
-    assert best.text.startswith("日本企業9社")
+    passage = ("回答した日本企業は2025年時点で多数の社に上る。\n\n日本企業9社が回答した。", "報告枠組み")
+    best = _best("回答した日本企業は何社？", {"日本": 1.0, "企業": 1.0, "回答": 1.0}, passage)
+    assert best.startswith("日本企業9社")
 
 
 def test_a_table_row_headed_by_the_asked_topic_wins():
-    prose = TextNode(
-        id_="p",
-        text="AI法第4条から第8条において責務が規定される主体を指す。",
-        metadata={"doc": "x.txt", "section": "脚注"},
-    )
-    table = TextNode(
-        id_="t",
-        text="目的\t国民生活の向上\n責務\t事業者は国等の施策に協力しなければならない",
-        metadata={"doc": "y.txt", "section": "AI法の概要"},
-    )
-    composer = ExtractiveComposer(default_tokenizer(), {"事業": 1.0, "者": 1.0, "責務": 2.0, "法": 1.0})
-    hits = [NodeWithScore(node=prose, score=1.0), NodeWithScore(node=table, score=0.9)]
-    best = composer.candidates("AI法で事業者にはどのような責務が課されていますか", hits)[0]
-    assert best.text.startswith("責務\t事業者は")
+    prose = ("AI法第4条から第8条において責務が規定される主体を指す。", "脚注")
+    table = ("目的\t国民生活の向上\n責務\t事業者は国等の施策に協力しなければならない", "AI法の概要")
+    idf = {"事業": 1.0, "者": 1.0, "責務": 2.0, "法": 1.0}
+    best = _best("AI法で事業者にはどのような責務が課されていますか", idf, prose, table)
+    assert best.startswith("責務\t事業者は")
 
 
 def test_a_definition_question_prefers_the_sentence_with_the_term_as_subject():
-    passing = TextNode(
-        id_="m",
-        text="報告書では、AI 開発者、AI 提供者、AI 利用者の3つの主体が存在するものとして述べる。",
-        metadata={"doc": "x.txt", "section": "関係主体"},
-    )
-    definition = TextNode(
-        id_="d",
-        text="まず、AI 開発者は、データ収集やモデル学習を行う者とする。",
-        metadata={"doc": "x.txt", "section": "関係主体"},
-    )
-    composer = ExtractiveComposer(default_tokenizer(), {"ai": 0.5, "開発": 1.0, "者": 1.0})
-    hits = [NodeWithScore(node=passing, score=1.0), NodeWithScore(node=definition, score=0.9)]
-    best = composer.candidates("中間とりまとめでいうAI開発者とは？", hits)[0]
-    assert best.text.startswith("まず、AI 開発者は")
+    passing = ("報告書では、AI 開発者、AI 提供者、AI 利用者の3つの主体が存在するものとして述べる。", "関係主体")
+    definition = ("まず、AI 開発者は、データ収集やモデル学習を行う者とする。", "関係主体")
+    best = _best("中間とりまとめでいうAI開発者とは？", {"ai": 0.5, "開発": 1.0, "者": 1.0}, passing, definition)
+    assert best.startswith("まず、AI 開発者は")

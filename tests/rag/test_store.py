@@ -28,11 +28,16 @@ def test_tampered_pointer_cannot_leave_the_index_dir(index: Path, pointer: str):
         read_index(index)
 
 
-def test_index_from_a_newer_version_says_to_upgrade(index: Path):
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [(99, "newer seisaku-qa.*upgrade"), (1, "old format 1.*rag ingest --rebuild")],
+    ids=["newer-says-upgrade", "previous-says-rebuild"],
+)
+def test_index_of_another_format_version_says_what_to_do(index: Path, version: int, message: str):
     manifest = current_version(index) / "manifest.json"
     data = json.loads(manifest.read_text(encoding="utf-8"))
-    manifest.write_text(json.dumps(dict(data, format_version=99)), encoding="utf-8")
-    with pytest.raises(IndexLoadError, match="newer seisaku-qa.*upgrade"):
+    manifest.write_text(json.dumps(dict(data, format_version=version)), encoding="utf-8")
+    with pytest.raises(IndexLoadError, match=message):
         read_index(index)
 
 
@@ -44,14 +49,6 @@ def test_damaged_or_missing_files_say_rebuild(index: Path, damaged: str):
     else:
         target.write_bytes(b"\x00garbage{")
     with pytest.raises(IndexLoadError, match="rag ingest --rebuild"):
-        read_index(index)
-
-
-def test_index_of_the_previous_format_says_rebuild(index: Path):
-    manifest = current_version(index) / "manifest.json"
-    data = json.loads(manifest.read_text(encoding="utf-8"))
-    manifest.write_text(json.dumps(dict(data, format_version=1)), encoding="utf-8")
-    with pytest.raises(IndexLoadError, match="old format 1.*rag ingest --rebuild"):
         read_index(index)
 
 
