@@ -11,7 +11,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag import config
-from rag.abstain import AbstainPolicy, measure_support
+from rag.abstain import AbstainPolicy, SupportMeter
 from rag.answer import (
     NOT_FOUND,
     Answer,
@@ -30,6 +30,7 @@ from rag.outline import OutlineAnswerer
 from rag.rerank import CrossEncoderReranker, reranker_from_env
 from rag.retrieve import HybridRetriever
 from rag.store import IndexLoadError, StoredIndex, read_index
+from rag.synonyms import default_synonyms
 from rag.text import Tokenizer, default_tokenizer, has_japanese
 
 MAX_QUESTION_CHARS = 2000
@@ -75,6 +76,7 @@ class PolicyQA:
             self._sentences_of.setdefault(index.nodes[node_row].node_id, []).append((start, end, row))
         self.composer = ExtractiveComposer(self.tokenizer, self.idf, next_node=self.next_node)
         self.abstain_policy = AbstainPolicy()
+        self.support = SupportMeter(self.idf, self.tokenizer, default_synonyms())
         self.outline = OutlineAnswerer(index.nodes, self.tokenizer)
 
     @classmethod
@@ -170,7 +172,7 @@ class PolicyQA:
         text, citations = self.composer.compose(query, hits)
         defined = {h.node.node_id: h.node.metadata.get("defines", "") for h in hits}  # footnote terms count
         support_texts = [f"{defined.get(c.chunk_id, '')} {c.text}" for c in citations]
-        support = measure_support(query, support_texts, self.idf, self.tokenizer)
+        support = self.support.measure(query, support_texts)
         answer = Answer(question, query, text, citations, passages=passages)
         answer.abstained = not citations or self.abstain_policy.abstain(support)
         return answer
