@@ -6,7 +6,8 @@ does: how much of the question's weighted vocabulary the cited passages
 contain, and how much of it the corpus has never seen. A verb, adjective or
 adverb the corpus never uses (飛ばす, 外す, 止まる) is the asker's wording,
 not a missing topic, so it counts neither way; a missing noun (罰金,
-議事録) is a topic the documents do not cover.
+議事録) is a topic the documents do not cover. A question that asks for a
+quantity (何人, いくら) is not answered by passages that state none of its kind.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rag.asked import AskedFor
 from rag.synonyms import SynonymGroups
 from rag.text import QUESTION_WORDS, Tokenizer
 
@@ -25,6 +27,7 @@ SYNONYM_POS = frozenset({"名詞"})  # words of these kinds count as present whe
 class Support:
     coverage: float  # idf-weighted share of question terms present in the cited passages
     unseen: float  # idf-weighted share of question terms absent from the whole corpus
+    quantity_missing: bool = False  # 「何人」 asked and no 「N人」 in the cited sentences
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class AbstainPolicy:
         return 1.0 / (1.0 + math.exp(-z))
 
     def abstain(self, support: Support) -> bool:
-        return self.p_answerable(support) < self.threshold
+        return support.quantity_missing or self.p_answerable(support) < self.threshold
 
 
 class SupportMeter:
@@ -72,7 +75,8 @@ class SupportMeter:
     def _synonym_in(self, term: str, pos: str, groups: frozenset[int]) -> bool:
         return pos in SYNONYM_POS and not self.synonyms.groups(term).isdisjoint(groups)
 
-    def measure(self, question: str, cited_texts: list[str]) -> Support:
+    def measure(self, question: str, cited_texts: list[str], cited_sentences: list[str] | None = None) -> Support:
+        """Support of the cited passages for `question`; a quantity asked for must be in the cited sentences."""
         tagged = dict((t, pos) for t, pos in self.tokenizer.tagged_terms(question) if t not in QUESTION_WORDS)
         seen = {t for t, pos in tagged.items() if t in self.idf or self._synonym_in(t, pos, self._corpus_groups)}
         terms = {t: pos for t, pos in tagged.items() if t in seen or pos not in WORDING_POS}
@@ -86,4 +90,5 @@ class SupportMeter:
         return Support(
             coverage=sum(w for t, w in weights.items() if t in covered) / total,
             unseen=sum(w for t, w in weights.items() if t not in seen) / total,
+            quantity_missing=AskedFor.of(question).quantity_missing(cited_sentences or cited_texts),
         )

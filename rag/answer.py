@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from llama_index.core.schema import NodeWithScore, TextNode
 
+from rag.asked import AskedFor
 from rag.ground import SentenceCheck
 from rag.store import lines_of_span
 from rag.text import Tokenizer, normalize, sentence_spans, squash
@@ -21,21 +22,12 @@ from rag.text import Tokenizer, normalize, sentence_spans, squash
 NOT_FOUND = "資料には記載が見つかりませんでした。"
 SentenceSimilarity = Callable[[TextNode, int, int], float]  # (node, start, end) -> cosine to the question
 
-_DATE = re.compile(r"(\d{4}|令和|平成|[0-9０-９]+)\s*(年|月|日)|年度")
-_NUMBER = re.compile(r"[0-9０-９]")
 _DEFINITION = re.compile(r"とは|をいう|という|を指す|と定義|を目的と|を意味する")
-_ASKS_DATE = re.compile(r"いつ|何年|何月|何日|日付|時期|when", re.IGNORECASE)
-_ASKS_NUMBER = re.compile(
-    r"何件|何人|何社|何回|何か国|何組織|いくつ|何割|何%|何％|どのくらい|数は|人数|how many", re.IGNORECASE
-)
-_ASKS_DEFINITION = re.compile(r"とは|何ですか|どういう|どのような|どんな|意味|定義|目的|what is", re.IGNORECASE)
-_ASKS_COUNT = re.compile(r"何\s*(社|人|件|回|組織|か国|カ国|ヶ国|倍|割|機関|府省|団体|項目|種類|分野|本)")
 COUNTER_BONUS = 0.3  # 「何社」 asked and 「9社」 in the sentence: the exact kind of number
 # Cross-language questions: cosine similarity mapped onto the term score's 0..1 range.
 DENSE_FLOOR = 0.75
 DENSE_SCALE = 0.15
 ROW_HEADER_BONUS = 0.5  # slide tables: the row headed by what the question asks about
-_DEFINED_TERM = re.compile(r"([A-Za-z0-9ァ-ヶー一-龥・]{2,})」?とは")
 DEFINITION_SUBJECT_BONUS = 0.2
 MAX_SENTENCES = 3
 FOOTNOTE_DEFINITION_BONUS = 0.3  # a footnote defining the asked term outranks passing mentions of it
@@ -117,34 +109,6 @@ def citation_for(hit: NodeWithScore, n: int, span: tuple[int, int] | None = None
     )
 
 
-@dataclass(frozen=True)
-class _Asked:
-    """The kind of answer a question asks for, read off its wording."""
-
-    date: bool
-    number: bool
-    definition: bool
-    counter: re.Pattern | None  # 「9社」 when the question says 「何社」
-    subject: re.Pattern | None  # 「Xは」 when the question says 「Xとは」
-
-    @classmethod
-    def of(cls, question: str) -> _Asked:
-        plain = normalize(question)
-        count = _ASKS_COUNT.search(plain)
-        term = _DEFINED_TERM.search(plain)
-        return cls(
-            date=bool(_ASKS_DATE.search(question)),
-            number=bool(_ASKS_NUMBER.search(question)),
-            definition=bool(_ASKS_DEFINITION.search(question)),
-            counter=re.compile(r"[0-9０-９一二三四五六七八九十]+\s*" + re.escape(count.group(1))) if count else None,
-            subject=re.compile(re.escape(squash(term.group(1))) + "(?:は|とは|」とは)") if term else None,
-        )
-
-    def value_in(self, plain: str) -> bool:
-        """The sentence holds the date or number asked for."""
-        return bool((self.date and _DATE.search(plain)) or (self.number and _NUMBER.search(plain)))
-
-
 @dataclass
 class _Candidate:
     hit_rank: int
@@ -214,7 +178,7 @@ class ExtractiveComposer:
         return pool
 
     def _bonus(
-        self, asked: _Asked, sentence: str, plain: str, has_value: bool, defines: bool, q_terms: set[str]
+        self, asked: AskedFor, sentence: str, plain: str, has_value: bool, defines: bool, q_terms: set[str]
     ) -> float:
         """What the sentence holds of the kind of answer the question asks for."""
         bonus = 0.0
@@ -256,7 +220,7 @@ class ExtractiveComposer:
         retrieved = retrieved if retrieved is not None else {h.node.node_id for h in hits}
         q_terms = set(self.tokenizer.query_terms(question))
         total = sum(self._weight(t) for t in q_terms) or 1.0
-        asked = _Asked.of(question)
+        asked = AskedFor.of(question)
         out: list[_Candidate] = []
         in_pool = {h.node.node_id: h.node for h in hits}
         rank = -1

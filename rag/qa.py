@@ -172,7 +172,7 @@ class PolicyQA:
         text, citations = self.composer.compose(query, hits)
         defined = {h.node.node_id: h.node.metadata.get("defines", "") for h in hits}  # footnote terms count
         support_texts = [f"{defined.get(c.chunk_id, '')} {c.text}" for c in citations]
-        support = self.support.measure(query, support_texts)
+        support = self.support.measure(query, support_texts, [c.evidence for c in citations])
         answer = Answer(question, query, text, citations, passages=passages)
         answer.abstained = not citations or self.abstain_policy.abstain(support)
         return answer

@@ -94,3 +94,10 @@ def test_english_question_is_answered_from_the_japanese_passage(qa):
 def test_english_question_the_documents_cannot_answer_abstains(qa):
     answer = qa.ask("How many staff does AISI have?")
     assert answer.abstained and answer.related
+
+
+def test_a_count_the_documents_do_not_state_abstains(qa):
+    """The passages name AISI and its founders but never its staff size: no 「N人」 to cite."""
+    assert qa.ask("AISIの職員は何人いる？").abstained
+    counted = qa.ask("国際行動規範の報告枠組みに回答した日本企業は何社？")
+    assert not counted.abstained and "9社" in counted.text
