@@ -24,6 +24,13 @@ def test_english_set_is_verbatim_and_english():
     assert check_against_corpus(questions, CORPUS) == []
 
 
+def test_holdout_set_is_verbatim_and_shares_no_question_with_the_eval_set():
+    holdout = load_questions(QUESTIONS.with_name("questions_holdout.jsonl"))
+    assert len(holdout) >= 30 and sum(not q.answerable for q in holdout) >= 5
+    assert not {q.question for q in holdout} & {q.question for q in load_questions(QUESTIONS)}
+    assert check_against_corpus(holdout, CORPUS) == []
+
+
 def test_checker_flags_evidence_not_in_the_file():
     questions = load_questions(QUESTIONS)[:1]
     questions[0].evidence = ["この文は資料にない"]
