@@ -4,10 +4,11 @@ On-topic questions the documents cannot answer (罰金の上限額, 補助率 ..
 retrieve close passages, so similarity alone cannot tell them apart. What
 does: how much of the question's weighted vocabulary the cited passages
 contain, and how much of it the corpus has never seen. A verb, adjective or
-adverb the corpus never uses (飛ばす, 外す, 止まる) is the asker's wording,
-not a missing topic, so it counts neither way; a missing noun (罰金,
-議事録) is a topic the documents do not cover. A question that asks for a
-quantity (何人, いくら) is not answered by passages that state none of its kind.
+adverb the corpus never uses (飛ばす, 外す, 止まる), or a サ変 noun used as a
+verb (例示される), is the asker's wording, not a missing topic, so it counts
+neither way; a missing noun (罰金, 議事録) is a topic the documents do not
+cover. A question that asks for a quantity (何人, いくら) is not answered by
+passages that state none of its kind.
 """
 
 from __future__ import annotations

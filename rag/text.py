@@ -25,7 +25,7 @@ QUESTION_WORDS = frozenset(
     """
     誰 何 なに いつ どこ どう どの どんな どれ どちら いくつ 幾つ 言う いう 教える 挙げる 書く 述べる 説明
     資料 記載 ある いる なる 思う 知る 分かる わかる 簡単 具体 的 中 場合 もの こと ため よう
-    とき 時 せい 主に 呼ぶ 読む 意味 番号 名前 担当 扱う 付け 文書 いく つ さ 目 それぞれ 言える
+    とき 時 せい 主に 呼ぶ 読む 意味 番号 名前 担当 扱う 付け 文書 いく つ さ 目 それぞれ 言える テーマ ほう
     """.split()
 )
 
@@ -93,14 +93,21 @@ class Tokenizer:
         return [term for term, _ in self.tagged_terms(text)]
 
     def tagged_terms(self, text: str) -> list[tuple[str, str]]:
-        """(term, part of speech) of each content word of `text`."""
+        """(term, part of speech) of each content word of `text`.
+
+        A サ変 noun used as a verb (例示される, 用意して) is tagged 動詞: it is a predicate.
+        """
         out: list[tuple[str, str]] = []
-        for word in self._tagger()(normalize(text)):
+        words = list(self._tagger()(normalize(text)))
+        for word, following in zip(words, [*words[1:], None]):
             feature = word.feature
             if feature.pos1 not in CONTENT_POS or feature.pos2 in _LIGHT_POS2:
                 continue
             base = getattr(feature, "orthBase", None) or word.surface
-            out.append((base.lower(), feature.pos1))
+            pos = feature.pos1
+            if pos == "名詞" and feature.pos3 == "サ変可能" and following and following.feature.lemma == "為る":
+                pos = "動詞"
+            out.append((base.lower(), pos))
         return out
 
 
