@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from rag.asked import AskedFor
 from rag.synonyms import SynonymGroups
-from rag.text import QUESTION_WORDS, Tokenizer
+from rag.text import QUESTION_WORDS, Tokenizer, normalize
 
 WORDING_POS = frozenset({"動詞", "形容詞", "副詞"})  # unseen words of these kinds are ignored
 SYNONYM_POS = frozenset({"名詞"})  # words of these kinds count as present when a synonym is
@@ -79,7 +79,14 @@ class SupportMeter:
     def measure(self, question: str, cited_texts: list[str], cited_sentences: list[str] | None = None) -> Support:
         """Support of the cited passages for `question`; a quantity asked for must be in the cited sentences."""
         tagged = dict((t, pos) for t, pos in self.tokenizer.tagged_terms(question) if t not in QUESTION_WORDS)
-        seen = {t for t, pos in tagged.items() if t in self.idf or self._synonym_in(t, pos, self._corpus_groups)}
+        # The tokenizer may split a word differently in the passage (…インスティテュート所長): spelled out is present.
+        cited = normalize(" ".join(cited_texts)).lower()
+        verbatim = {t for t in tagged if len(t) >= 2 and t in cited}
+        seen = {
+            t
+            for t, pos in tagged.items()
+            if t in self.idf or t in verbatim or self._synonym_in(t, pos, self._corpus_groups)
+        }
         terms = {t: pos for t, pos in tagged.items() if t in seen or pos not in WORDING_POS}
         if not terms:
             return Support(0.0, 0.0)
@@ -87,7 +94,9 @@ class SupportMeter:
         total = sum(weights.values()) or 1.0
         present = set(self.tokenizer.terms(" ".join(cited_texts)))
         present_groups = self.synonyms.groups_of(present)
-        covered = {t for t, pos in terms.items() if t in present or self._synonym_in(t, pos, present_groups)}
+        covered = {
+            t for t, pos in terms.items() if t in present or t in verbatim or self._synonym_in(t, pos, present_groups)
+        }
         return Support(
             coverage=sum(w for t, w in weights.items() if t in covered) / total,
             unseen=sum(w for t, w in weights.items() if t not in seen) / total,

@@ -37,3 +37,10 @@ def test_a_verb_gets_no_synonym_credit(qa):
     assert "利用" in qa.tokenizer.terms(passage) and "使う" not in qa.tokenizer.terms(passage)
     support = qa.support.measure("生成AIを使う事業者は？", [passage])
     assert support.coverage < 1.0
+
+
+def test_a_word_spelled_out_in_the_passage_is_present_however_it_was_split(qa):
+    passage = "村上明子\t独立行政法人情報処理推進機構AIセーフティー・インスティテュート所長"
+    assert "所長" not in qa.idf  # the index tokenized this row differently: 所長 is in no vocabulary
+    support = qa.support.measure("インスティテュートの所長は誰？", [passage])
+    assert support.unseen == 0.0 and support.coverage == 1.0

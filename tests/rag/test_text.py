@@ -18,3 +18,7 @@ def test_a_suru_noun_used_as_a_verb_is_tagged_as_a_verb():
 def test_question_frame_words_are_not_query_terms():
     terms = Tokenizer().query_terms("第1節のテーマは何？責任者を決めたほうがいいの？")
     assert "テーマ" not in terms and "ほう" not in terms and "責任" in terms
+
+
+def test_interrogatives_written_as_one_noun_are_not_query_terms():
+    assert Tokenizer().query_terms("性能が向上したのはいつ頃から？") == ["性能", "向上"]
