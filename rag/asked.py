@@ -22,13 +22,24 @@ _ASKS_DEFINITION = re.compile(r"とは|何ですか|どういう|どのような
 _ASKS_COUNT = re.compile(
     r"何\s*(社|人|名|件|回|組織|か国|カ国|ヶ国|倍|割|機関|府省|団体|項目|種類|分野|本|%|円|か月|カ月|ヶ月|時間|歳)"
 )
-_ASKS_MONEY = re.compile(r"いくら|何円|金額は")
-_ASKS_AMOUNT = re.compile(r"(量|額|数|率|規模)(は|が)?(どれくらい|どのくらい|どの程度)")
+_ASKS_MONEY = re.compile(r"いくら|何円|金額は|(額|予算|費用?)(は|が)?(どれくらい|どのくらい|どの程度)")
+_ASKS_RATE = re.compile(r"(率|割合)(は|が)?(どれくらい|どのくらい|どの程度)")
+_ASKS_AMOUNT = re.compile(r"(量|数|規模)(は|が)?(どれくらい|どのくらい|どの程度)")
+_ASKS_INTERVAL = re.compile(r"何\s*(年|か月|カ月|ヶ月|週間|日)\s*(ごと|毎|おき)|頻度")
 _DEFINED_TERM = re.compile(r"([A-Za-z0-9ァ-ヶー一-龥・]{2,})」?とは")
 _NUMERAL = r"[0-9一二三四五六七八九十百千万億兆]+(?:[.,][0-9]+)*\s*"
 _SAME_COUNTER = {"人": "人|名", "名": "人|名", "か国": "か国|カ国|ヶ国|ヵ国", "か月": "か月|カ月|ヶ月|ヵ月"}
 _SAME_COUNTER |= {"カ国": _SAME_COUNTER["か国"], "ヶ国": _SAME_COUNTER["か国"]}
 _SAME_COUNTER |= {"カ月": _SAME_COUNTER["か月"], "ヶ月": _SAME_COUNTER["か月"]}
+
+
+_DIGITS = r"[0-9一二三四五六七八九十]+"
+_MONEY = re.compile(_NUMERAL + r"(?:円|億|万|兆)")
+_PERCENT = re.compile(_NUMERAL + r"(?:%|割|パーセント)|分の\s*" + _DIGITS)
+_EVERY = r"毎(?:年|月|週|日)|随時|定期的|年\s*" + _DIGITS + r"\s*回"
+_INTERVAL = re.compile(_EVERY + "|" + _NUMERAL + r"(?:年|か月|カ月|ヶ月|週間|日)\s*(?:ごと|毎|おき)")
+# (how a question asks for a quantity, what an answer must then state); the first match wins
+_QUANTITIES = [(_ASKS_MONEY, _MONEY), (_ASKS_RATE, _PERCENT), (_ASKS_INTERVAL, _INTERVAL), (_ASKS_AMOUNT, NUMBER)]
 
 
 @dataclass(frozen=True)
@@ -49,12 +60,11 @@ class AskedFor:
         counter = None
         if count:
             unit = _SAME_COUNTER.get(count.group(1), re.escape(count.group(1)))
-            counter = re.compile(f"{_NUMERAL}(?:{unit})")
+            counter = re.compile(_NUMERAL + f"(?:{unit})")
         quantity = counter
-        if quantity is None and _ASKS_MONEY.search(plain):
-            quantity = re.compile(f"{_NUMERAL}(?:円|億|万|兆)")
-        if quantity is None and _ASKS_AMOUNT.search(plain):
-            quantity = NUMBER
+        for asks, stated in _QUANTITIES:
+            if quantity is None and asks.search(plain):
+                quantity = stated
         term = _DEFINED_TERM.search(plain)
         return cls(
             date=bool(_ASKS_DATE.search(question)),

@@ -16,6 +16,10 @@ from rag.asked import AskedFor
         ("AI関連予算の総額はいくら？", "総額は1,200億円である。", "予算を確保する。"),
         ("年間の電力消費量はどれくらい？", "消費量は約15TWhである。", "電力インフラを整備する。"),
         ("規制が必要と考える人は何％？", "77%が必要と答えた。", "多くの人が必要と答えた。"),
+        ("自治体のAI導入率はどのくらい？", "導入率は45%である。", "2025 年 12 月に改訂された。"),
+        ("AI関連の予算はどのくらい？", "予算は1,200億円である。", "2026年度に予算を確保する。"),
+        ("施行状況は何年ごとに見直される？", "3年ごとに見直す。", "2025年に施行された。"),
+        ("基本計画はどのくらいの頻度で変更される？", "当面は毎年変更を行う。", "2025年12月に決定した。"),
     ],
 )
 def test_a_quantity_asked_for_must_be_stated(question, stated, not_stated):
@@ -24,7 +28,9 @@ def test_a_quantity_asked_for_must_be_stated(question, stated, not_stated):
     assert asked.quantity_missing([not_stated])
 
 
-@pytest.mark.parametrize("question", ["AI法はいつ成立した？", "基本計画はどのくらいの頻度で変更される？", "AISIとは？"])
+@pytest.mark.parametrize(
+    "question", ["AI法はいつ成立した？", "AISIとは？", "日本のAIへの投資額は経済の大きさと比べてどう？"]
+)
 def test_questions_without_a_quantity_never_lack_one(question):
     assert not AskedFor.of(question).quantity_missing(["数字のない文。"])
 
