@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from rag.text import join_spaced_ai, squash
 
-CLEANER_VERSION = "clean-v7"
+CLEANER_VERSION = "clean-v8"
 
 
 @dataclass
@@ -256,9 +256,10 @@ def footnote_terms(body: list[Line]) -> dict[str, str]:
     lives only in a footnote can be found by the word it defines."""
     terms: dict[str, str] = {}
     for line in body:
-        for m in _INLINE_MARK.finditer(line.text):
-            number = m.group(1) or _mark_number(m.group(2))
-            before = _TERM_BEFORE_MARK.search(join_spaced_ai(line.text[: m.start()]))
+        marks = [(m.start(), m.group(1) or _mark_number(m.group(2))) for m in _INLINE_MARK.finditer(line.text)]
+        marks += [(m.start(), m.group().strip()) for m in _FOOTNOTE_REF.finditer(line.text)]  # 「リスク 13に」
+        for start, number in sorted(marks):
+            before = _TERM_BEFORE_MARK.search(join_spaced_ai(line.text[:start]))
             if before and number not in terms:
                 terms[number] = before.group(1)
     return terms

@@ -125,3 +125,10 @@ def test_footnote_is_linked_to_the_term_its_mark_follows():
     assert notes["ハルシネーション"].startswith("生成AIにより、事実とは異なること")
     assert notes["API"].startswith("Application Programming Interface")
     assert "個人や組織が自らの行動や決定に対する責任" in notes["アカウンタビリティ"]
+
+
+def test_a_plain_number_footnote_mark_links_its_footnote_too():
+    """Doc 000 marks footnotes with a bare number after the word: 「システミック・リスク 13に」."""
+    doc = clean_document("000_eef5b314d8d39818.txt", corpus_lines("000_eef5b314d8d39818.txt", 1, 100_000))
+    notes = {b.refers_to: b.text for b in doc.blocks if b.kind == "footnote" and b.refers_to}
+    assert notes["システミック・リスク"].startswith("特定のシステムの不全が関連するシステムにも波及し")

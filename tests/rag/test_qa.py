@@ -101,3 +101,9 @@ def test_a_count_the_documents_do_not_state_abstains(qa):
     assert qa.ask("AISIの職員は何人いる？").abstained
     counted = qa.ask("国際行動規範の報告枠組みに回答した日本企業は何社？")
     assert not counted.abstained and "9社" in counted.text
+
+
+def test_a_term_defined_only_in_a_plain_numbered_footnote_is_answered_from_it(qa):
+    answer = qa.ask("システミック・リスクとはどんなリスク？")
+    assert not answer.abstained and "波及" in answer.text
+    assert any(c.section.startswith("脚注") for c in answer.citations)
