@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TypedDict
 
-from rag.text import Tokenizer
+from rag.text import Tokenizer, normalize
 
 
 class Turn(TypedDict, total=False):
@@ -18,10 +18,15 @@ _ANAPHORA = re.compile(
     r"それ|その|そこ|これ|この|あれ|あの|同法|同指針|同計画|上記|前述|彼ら|it\b|they\b|that\b", re.IGNORECASE
 )
 MIN_OWN_TERMS = 3  # a question with fewer content words than this leans on context
+# A short question naming its own topic stands alone: 「AISIとは？」, 「システミック・リスクとは」,
+# 「「反転攻勢」って？」, an acronym other than AI itself (GPAI, CAIO).
+_NAMED_TOPIC = re.compile(r"[^\s、。？?]{2,}\s*とは|「[^」]{2,}」|(?<![A-Za-z])(?!AI(?![A-Za-z]))[A-Z]{2,}(?![A-Za-z])")
 
 
 def needs_context(question: str, tokenizer: Tokenizer) -> bool:
-    return bool(_ANAPHORA.search(question)) or len(set(tokenizer.terms(question))) < MIN_OWN_TERMS
+    if _ANAPHORA.search(question):
+        return True
+    return len(set(tokenizer.terms(question))) < MIN_OWN_TERMS and not _NAMED_TOPIC.search(normalize(question))
 
 
 def resolve_followup(question: str, history: list[Turn], tokenizer: Tokenizer) -> str:
