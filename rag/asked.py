@@ -28,11 +28,9 @@ _ASKS_AMOUNT = re.compile(r"(量|数|規模)(は|が)?(どれくらい|どのく
 _ASKS_INTERVAL = re.compile(r"何\s*(年|か月|カ月|ヶ月|週間|日)\s*(ごと|毎|おき)|頻度")
 _DEFINED_TERM = re.compile(r"([A-Za-z0-9ァ-ヶー一-龥・]{2,})」?とは")
 _NUMERAL = r"[0-9一二三四五六七八九十百千万億兆]+(?:[.,][0-9]+)*\s*"
-_SAME_COUNTER = {"人": "人|名", "名": "人|名", "か国": "か国|カ国|ヶ国|ヵ国", "か月": "か月|カ月|ヶ月|ヵ月"}
-_SAME_COUNTER |= {"カ国": _SAME_COUNTER["か国"], "ヶ国": _SAME_COUNTER["か国"]}
-_SAME_COUNTER |= {"カ月": _SAME_COUNTER["か月"], "ヶ月": _SAME_COUNTER["か月"]}
-
-
+_PEOPLE, _COUNTRIES, _MONTHS = "人|名", "か国|カ国|ヶ国|ヵ国", "か月|カ月|ヶ月|ヵ月"
+_SAME_COUNTER = {"人": _PEOPLE, "名": _PEOPLE, "か国": _COUNTRIES, "カ国": _COUNTRIES, "ヶ国": _COUNTRIES}
+_SAME_COUNTER |= {"か月": _MONTHS, "カ月": _MONTHS, "ヶ月": _MONTHS}
 _DIGITS = r"[0-9一二三四五六七八九十]+"
 _MONEY = re.compile(_NUMERAL + r"(?:円|億|万|兆)")
 _PERCENT = re.compile(_NUMERAL + r"(?:%|割|パーセント)|分の\s*" + _DIGITS)
@@ -61,10 +59,7 @@ class AskedFor:
         if count:
             unit = _SAME_COUNTER.get(count.group(1), re.escape(count.group(1)))
             counter = re.compile(_NUMERAL + f"(?:{unit})")
-        quantity = counter
-        for asks, stated in _QUANTITIES:
-            if quantity is None and asks.search(plain):
-                quantity = stated
+        quantity = counter or next((stated for asks, stated in _QUANTITIES if asks.search(plain)), None)
         term = _DEFINED_TERM.search(plain)
         return cls(
             date=bool(_ASKS_DATE.search(question)),

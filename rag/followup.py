@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import TypedDict
 
+from rag.asked import AskedFor
 from rag.text import Tokenizer, normalize
 
 
@@ -18,15 +19,20 @@ _ANAPHORA = re.compile(
     r"それ|その|そこ|これ|この|あれ|あの|同法|同指針|同計画|上記|前述|彼ら|it\b|they\b|that\b", re.IGNORECASE
 )
 MIN_OWN_TERMS = 3  # a question with fewer content words than this leans on context
-# A short question naming its own topic stands alone: 「AISIとは？」, 「システミック・リスクとは」,
-# 「「反転攻勢」って？」, an acronym other than AI itself (GPAI, CAIO).
-_NAMED_TOPIC = re.compile(r"[^\s、。？?]{2,}\s*とは|「[^」]{2,}」|(?<![A-Za-z])(?!AI(?![A-Za-z]))[A-Z]{2,}(?![A-Za-z])")
+# Besides 「Xとは」, a short question names its own topic with a quoted term (「反転攻勢」って？)
+# or an acronym other than AI itself (GPAI, CAIO).
+_NAMED_TOPIC = re.compile(r"「[^」]{2,}」|(?<![A-Za-z])(?!AI(?![A-Za-z]))[A-Z]{2,}(?![A-Za-z])")
+
+
+def names_topic(question: str) -> bool:
+    """「AISIとは？」, 「システミック・リスクとは」: a short question that still stands alone."""
+    return AskedFor.of(question).subject is not None or bool(_NAMED_TOPIC.search(normalize(question)))
 
 
 def needs_context(question: str, tokenizer: Tokenizer) -> bool:
     if _ANAPHORA.search(question):
         return True
-    return len(set(tokenizer.terms(question))) < MIN_OWN_TERMS and not _NAMED_TOPIC.search(normalize(question))
+    return len(set(tokenizer.terms(question))) < MIN_OWN_TERMS and not names_topic(question)
 
 
 def resolve_followup(question: str, history: list[Turn], tokenizer: Tokenizer) -> str:
