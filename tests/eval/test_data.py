@@ -31,6 +31,26 @@ def test_holdout_set_is_verbatim_and_shares_no_question_with_the_eval_set():
     assert check_against_corpus(holdout, CORPUS) == []
 
 
+@pytest.mark.parametrize(("name", "size"), [("questions_blind.jsonl", 72), ("questions_train.jsonl", 500)])
+def test_blind_and_training_sets_are_verbatim_colloquial_and_apart(name, size):
+    questions = load_questions(QUESTIONS.with_name(name))
+    kinds = Counter(q.extra.get("kind") for q in questions)
+    assert len(questions) >= size and min(kinds[k] for k in ("colloquial", "yesno", "two_asks", "unanswerable")) >= 14
+    others = {
+        q.question
+        for f in ("questions.jsonl", "questions_holdout.jsonl")
+        for q in load_questions(QUESTIONS.with_name(f))
+    }
+    assert not {q.question for q in questions} & others
+    assert check_against_corpus(questions, CORPUS) == []
+
+
+def test_blind_set_shares_no_question_with_the_training_set():
+    blind = load_questions(QUESTIONS.with_name("questions_blind.jsonl"))
+    train = load_questions(QUESTIONS.with_name("questions_train.jsonl"))
+    assert not {q.question for q in blind} & {q.question for q in train}
+
+
 def test_checker_flags_evidence_not_in_the_file():
     questions = load_questions(QUESTIONS)[:1]
     questions[0].evidence = ["この文は資料にない"]
