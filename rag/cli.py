@@ -140,6 +140,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from eval.train import collect, cross_validated_eval, default_sources, eval_table, train
+
+    sources = default_sources(args.outside, args.work, args.index)
+    rows = collect(sources)
+    card = train(sources, rows=rows)
+    print(json.dumps(card["cross_validation"], ensure_ascii=False, indent=1))
+    print(f"threshold {card['threshold']} ({card['threshold_rule']}); {card['candidates']} candidates")
+    print("written: rag/models/decider.txt, rag/models/decider.json")
+    if args.report:  # every question answered by a model fitted without its document
+        print(eval_table(cross_validated_eval(sources, rows, card["threshold"])))
+    return 0
+
+
+def cmd_import_squad(args: argparse.Namespace) -> int:
+    from eval.squad import SquadFormatError, import_squad
+
+    try:
+        result = import_squad(args.source, args.out, args.unanswerable, args.per_article, args.seed)
+    except SquadFormatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{result.documents} documents in {result.corpus}, {result.answerable} answerable and "
+        f"{result.unanswerable} unanswerable questions in {result.questions}\n"
+        f"next: rag ingest {result.corpus} --index {args.out / 'index'} && "
+        f"rag eval --questions {result.questions} --index {args.out / 'index'}"
+    )
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from eval.bench import main as bench_main
 
@@ -195,6 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
     _llm_args(p)
     _index_arg(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train", help="fit the answer decision on the question sets and JSQuAD (rag/models/)")
+    p.add_argument("--outside", type=Path, default=Path("../shared/outside"), help="folder with the JSQuAD file")
+    p.add_argument("--work", type=Path, default=Path("runs/train"), help="where JSQuAD is imported and indexed")
+    p.add_argument("--report", action="store_true", help="also rag eval figures, cross-validated by document")
+    _index_arg(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("import-squad", help="SQuAD-format JSON -> corpus folder + question file for rag eval")
+    p.add_argument("source", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--unanswerable", type=float, default=0.2, help="share of articles left out (default 0.2)")
+    p.add_argument("--per-article", type=int, default=0, help="questions kept per article (0: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_import_squad)
 
     p = sub.add_parser("load", help="concurrent users against one loaded index (loopback, bounded)")
     p.add_argument("--users", type=int, default=8)

@@ -15,10 +15,10 @@ from llama_index.core.llms import LLM
 from llama_index.core.schema import NodeWithScore
 
 from rag.answer import NOT_FOUND, Citation, citation_for
-from rag.followup import Turn
 from rag.ground import split_answer
 from rag.llm import LLMError, LLMSettings, load_llm
 from rag.prompts import answer_messages, condense_messages
+from rag.query import Turn
 from rag.text import Tokenizer, sentence_spans
 
 PASSAGES = 5

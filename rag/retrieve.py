@@ -11,6 +11,8 @@ engines, and as `search()` for direct use with per-call k and document filter.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.retrievers import BaseRetriever
@@ -26,6 +28,30 @@ CANDIDATES = 50  # per retriever, before fusion
 BM25_WEIGHT = 1.0
 SENTENCE_WEIGHT = 0.5
 CHUNK_WEIGHT = 0.25
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What each ranking said about one retrieved chunk: the features of the answer decision."""
+
+    chunk_cosine: float  # query vs the whole chunk
+    sentence_cosine: float  # query vs the chunk's closest sentence
+    bm25: float
+    chunk_rank: int  # 0-based rank in each ranking (CANDIDATES when not ranked there)
+    sentence_rank: int
+    bm25_rank: int
+
+
+@dataclass
+class Retrieval:
+    """One search: the fused hits, each ranking's view of them, and the query's standing in the corpus."""
+
+    hits: list[NodeWithScore]
+    signals: list[Signals]
+    vector: np.ndarray | None
+    best_sentence_cosine: float  # over the whole corpus
+    sentence_cosine_z: float  # how far the best sentence stands out from all sentences
+    top_bm25: float
 
 
 class HybridRetriever(BaseRetriever):
@@ -73,11 +99,10 @@ class HybridRetriever(BaseRetriever):
         out[ids[0][valid]] = scores[0][valid]
         return out
 
-    def sentence_scores(self, vector: np.ndarray) -> np.ndarray:
-        """Per chunk, the cosine similarity of the query vector to the chunk's closest sentence."""
+    def sentence_scores(self, similarities: np.ndarray) -> np.ndarray:
+        """Per chunk, the query's cosine similarity to the chunk's closest sentence (from all sentences' cosines)."""
         out = np.full(len(self.index.nodes), -1.0, dtype=np.float32)
         if len(self._sentence_nodes):
-            similarities = self.sentence_vectors @ vector
             out[self._sentence_nodes] = np.maximum.reduceat(similarities, self._sentence_starts)
         return out
 
@@ -91,29 +116,47 @@ class HybridRetriever(BaseRetriever):
 
     def search(self, query: str, k: int = 5, docs: list[str] | None = None) -> list[NodeWithScore]:
         """Top-k chunks for `query`, optionally only from the named documents."""
+        return self.retrieve_with_signals(query, k, docs).hits
+
+    def retrieve_with_signals(self, query: str, k: int = 5, docs: list[str] | None = None) -> Retrieval:
+        """`search` plus what each ranking said about every hit."""
         query = normalize(query)
         n = len(self.index.nodes)
         if n == 0 or not query:
-            return []
+            return Retrieval([], [], None, 0.0, 0.0, 0.0)
         vector = self.query_vector(query)
-        chunks, sentences = self.dense_scores(vector), self.sentence_scores(vector)
+        all_sentences = self.sentence_vectors @ vector if len(self.sentence_vectors) else np.zeros(1, np.float32)
+        chunks, sentences = self.dense_scores(vector), self.sentence_scores(all_sentences)
         # (scores, RRF weight, rank only chunks that match at all)
-        if has_japanese(query):
-            bm25 = self.bm25_scores(self.query_terms(query))
+        japanese = has_japanese(query)
+        bm25 = self.bm25_scores(self.query_terms(query)) if japanese else np.zeros(n, dtype=np.float32)
+        if japanese:
             rankings = [(chunks, CHUNK_WEIGHT, False), (sentences, SENTENCE_WEIGHT, False), (bm25, BM25_WEIGHT, True)]
         else:  # English etc.: its words match only stray Latin text in the corpus, so BM25 is noise
             rankings = [(chunks, 0.5, False), (sentences, 0.5, False)]
         mask = self._mask(docs)
         fused = np.zeros(n, dtype=np.float64)
-        for scores, weight, matching_only in rankings:
+        ranks = np.full((3, n), CANDIDATES, dtype=np.int64)
+        for which, (scores, weight, matching_only) in enumerate(rankings):
             ranked = np.argsort(-scores, kind="stable")
             if mask is not None:
                 ranked = ranked[mask[ranked]]
             if matching_only:
                 ranked = ranked[scores[ranked] > 0]
             ranked = ranked[:CANDIDATES]
+            ranks[which, ranked] = np.arange(len(ranked))
             fused[ranked] += weight / (RRF_K + np.arange(1, len(ranked) + 1))
         keep = max(k, RERANK_CANDIDATES) if self.reranker else k
         order = [int(i) for i in np.argsort(-fused, kind="stable")[:keep] if fused[i] > 0]
         hits = [NodeWithScore(node=self.index.nodes[i], score=float(fused[i])) for i in order]
-        return self.reranker.rerank(query, hits, k) if self.reranker else hits
+        if self.reranker:
+            hits = self.reranker.rerank(query, hits, k)
+            row_of = {node.node_id: row for row, node in enumerate(self.index.nodes)}
+            order = [row_of[h.node.node_id] for h in hits]
+        signals = [
+            Signals(float(chunks[i]), float(sentences[i]), float(bm25[i]), *(int(r) for r in ranks[:, i]))
+            for i in order
+        ]
+        best = float(all_sentences.max())
+        z = (best - float(all_sentences.mean())) / (float(all_sentences.std()) or 1.0)
+        return Retrieval(hits, signals, vector, best, z, float(bm25.max()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.followup import needs_context, resolve_followup
+from rag.query import needs_context, resolve_followup
 from rag.text import default_tokenizer
 
 

@@ -38,3 +38,13 @@ def test_similarity_does_not_rescue_a_different_claim_or_a_wrong_number(qa):
     wrong_year = "AISIは2023年に政府のAIセーフティの取り組みを後押しする組織として作られた。"
     ok, reason = check_sentence(wrong_year, [PASSAGE], qa.tokenizer, qa.similarity)
     assert not ok and "2023" in reason
+
+
+def test_a_part_said_to_be_missing_is_not_a_claim_to_check():
+    from rag.ground import check_answer
+    from rag.text import default_tokenizer
+
+    answer = "AI法は2025年に成立した。[1]\n「予算はいくら」については資料には記載が見つかりませんでした。"
+    checks = check_answer(answer, {1: "AI法は2025年に成立した。"}, default_tokenizer())
+    assert [c.supported for c in checks] == [True]
+    assert not check_answer("罰金は100万円である。", {1: "AI法は2025年に成立した。"}, default_tokenizer())[0].supported

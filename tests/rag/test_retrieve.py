@@ -31,7 +31,7 @@ def test_sentence_score_is_the_best_sentence_of_each_chunk(qa):
 
     retriever = qa.retriever
     vector = retriever.query_vector("事業継続計画をあらかじめ策定する")
-    scores = retriever.sentence_scores(vector)
+    scores = retriever.sentence_scores(retriever.sentence_vectors @ vector)
     best = int(np.argmax(scores))
     text = qa.index.nodes[best].get_content()
     assert any("事業継続計画をあらかじめ策定する" in text[s:e] for s, e in sentence_spans(text))
@@ -76,3 +76,15 @@ def test_retriever_works_inside_a_llama_index_query_engine(qa):
     top = response.source_nodes[0]
     assert top.node.metadata["doc"].endswith(".txt") and "section" in top.node.metadata
     assert any("2024年2月" in n.node.get_content() for n in response.source_nodes)
+
+
+def test_signals_say_what_each_ranking_said_about_every_hit(qa):
+    retrieval = qa.retriever.retrieve_with_signals("AIセーフティ・インスティテュートはいつ設立された？", k=5)
+    assert len(retrieval.hits) == len(retrieval.signals) == 5
+    assert [h.node.node_id for h in retrieval.hits] == [
+        h.node.node_id for h in qa.retrieve("AIセーフティ・インスティテュートはいつ設立された？", k=5)
+    ]
+    top = retrieval.signals[0]
+    assert min(top.chunk_rank, top.sentence_rank, top.bm25_rank) == 0  # the fused winner leads some ranking
+    assert retrieval.best_sentence_cosine >= max(s.sentence_cosine for s in retrieval.signals) - 1e-6
+    assert retrieval.top_bm25 >= max(s.bm25 for s in retrieval.signals) > 0

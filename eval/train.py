@@ -1,0 +1,246 @@
+"""`rag train`: fit the answer decision (`rag.decide`) on labelled questions, grouped by document.
+
+Training rows are candidate sentences (`rag.candidates`) with their features
+(`rag.features`); a row is positive when the sentence holds the question's
+evidence (or all its keywords, on our own sets). Each source is a question
+file plus the index it is asked against: our corpus with our sets, and a
+JSQuAD-derived corpus (`eval.squad`) whose left-out articles give
+unanswerable questions in the corpus's own vocabulary.
+
+Cross-validation folds are grouped by document (by article for JSQuAD), never
+by question, so a figure says how the decision does on documents it was not
+fitted on. The abstention threshold is chosen on those out-of-fold
+predictions; the final model is refitted on everything. One thread and fixed
+seeds make the written files identical from run to run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from eval.data import Question, load_questions
+from eval.metrics import contains_evidence, keyword_hit, match_form
+from rag.decide import CARD_FILE, MODEL_FILE, PARAMS, ROUNDS, fit
+from rag.features import FEATURES
+from rag.qa import PolicyQA
+
+FOLDS = 5
+RETRIEVED = 10
+SQUAD_PER_ARTICLE = 40  # JSQuAD questions kept per article (1,645 of the validation split's 4,442)
+MAX_FALSE_ABSTENTION = 0.05  # the threshold is the highest whose out-of-fold false abstention stays within this
+
+
+@dataclass
+class Source:
+    """A question file and the index its questions are asked against."""
+
+    name: str
+    questions: Path
+    index: Path
+    keywords_label: bool = True  # our keywords are specific; JSQuAD's short answers recur elsewhere
+
+
+@dataclass
+class Rows:
+    features: list[np.ndarray] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    question: list[np.ndarray] = field(default_factory=list)  # question number of each row
+    groups: list[str] = field(default_factory=list)  # per question: its document (fold group)
+    answerable: list[bool] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)
+    kind: list[str] = field(default_factory=list)
+
+
+def answers(text: str, q: Question, keywords_label: bool) -> bool:
+    """The candidate sentence holds the question's evidence (or, where keywords are specific, all of them)."""
+    if not q.answerable:
+        return False
+    plain = match_form(text)
+    for evidence in q.evidence:
+        ev = match_form(evidence)
+        if contains_evidence(text, evidence) or (len(plain) >= 8 and plain in ev):
+            return True
+    return keywords_label and bool(q.keywords) and keyword_hit(text, q.keywords)
+
+
+def collect(sources: list[Source], progress: bool = True) -> Rows:
+    """Candidate rows of every question of every source."""
+    from tqdm import tqdm
+
+    rows = Rows()
+    for source in sources:
+        qa = PolicyQA.load(source.index)
+        for q in tqdm(load_questions(source.questions), desc=f"features {source.name}", disable=not progress):
+            retrieval = qa.retriever.retrieve_with_signals(q.question, RETRIEVED)
+            cands, feats = qa.read(q.question, retrieval)
+            number = len(rows.groups)
+            rows.features.append(feats)
+            rows.labels.append(np.array([answers(c.text, q, source.keywords_label) for c in cands], dtype=np.float32))
+            rows.question.append(np.full(len(cands), number))
+            top_doc = retrieval.hits[0].node.metadata["doc"] if retrieval.hits else ""
+            rows.groups.append(f"{source.index}:{q.docs[0] if q.docs else top_doc}")
+            rows.answerable.append(q.answerable)
+            rows.source.append(source.name)
+            rows.kind.append(str(q.extra.get("kind", q.type)))
+    return rows
+
+
+def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else float("nan")
+
+
+def out_of_fold(rows: Rows, folds: int = FOLDS) -> np.ndarray:
+    """Probability of every candidate row from a model fitted without its document's questions."""
+    from sklearn.model_selection import GroupKFold
+
+    X, y = np.vstack(rows.features), np.concatenate(rows.labels)
+    qnum = np.concatenate(rows.question)
+    groups = np.array(rows.groups)[qnum]
+    oof = np.zeros(len(y))
+    for train, test in GroupKFold(n_splits=folds).split(X, y, groups):
+        oof[test] = fit(X[train], y[train]).predict(X[test], num_threads=1)
+    return oof
+
+
+def question_scores(rows: Rows, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per question: the best candidate's probability, and whether that candidate answers."""
+    best, correct = [], []
+    offset = 0
+    for labels in rows.labels:
+        p = probabilities[offset : offset + len(labels)]
+        offset += len(labels)
+        top = int(np.argmax(p)) if len(p) else -1
+        best.append(float(p[top]) if len(p) else 0.0)
+        correct.append(bool(len(p) and labels[top]))
+    return np.array(best), np.array(correct)
+
+
+def choose_threshold(best: np.ndarray, answerable: np.ndarray) -> float:
+    """The highest threshold whose false abstention stays within MAX_FALSE_ABSTENTION (most refusals allowed)."""
+    for t in np.round(np.arange(0.95, 0.0, -0.01), 2):
+        if np.mean(best[answerable] < t) <= MAX_FALSE_ABSTENTION:
+            return float(t)
+    return 0.0
+
+
+def figures(rows: Rows, probabilities: np.ndarray, threshold: float, mask: np.ndarray | None = None) -> dict:
+    """Answerability AUC, top-1 answer sentence, abstention recall and false abstention on the selected questions."""
+    best, correct = question_scores(rows, probabilities)
+    answerable = np.array(rows.answerable)
+    mask = np.ones(len(best), bool) if mask is None else mask
+    b, a, c = best[mask], answerable[mask], correct[mask]
+    answered = b >= threshold
+    return {
+        "questions": int(mask.sum()),
+        "answerability_auc": round(_auc(b, a.astype(float)), 3) if 0 < a.sum() < len(a) else None,
+        "top1_answer_sentence": round(float(c[a].mean()), 3) if a.any() else None,
+        "answered_and_right": round(float((c & answered)[a].mean()), 3) if a.any() else None,
+        "abstention_recall": round(float((~answered)[~a].mean()), 3) if (~a).any() else None,
+        "false_abstention": round(float((~answered)[a].mean()), 3) if a.any() else None,
+    }
+
+
+def train(
+    sources: list[Source], model_file: Path = MODEL_FILE, card_file: Path = CARD_FILE, rows: Rows | None = None
+) -> dict:
+    """Fit, cross-validate and write the model and its card; returns the card."""
+    rows = rows or collect(sources)
+    oof = out_of_fold(rows)
+    best, _ = question_scores(rows, oof)
+    answerable = np.array(rows.answerable)
+    sources_of = np.array(rows.source)
+    # chosen on the policy-corpus questions: JSQuAD's left-out articles are far easier to refuse
+    own = np.array([not s.startswith("jsquad") for s in rows.source])
+    threshold = choose_threshold(best[own], answerable[own])
+    kinds = np.array(rows.kind)
+    card = {
+        "features": list(FEATURES),
+        "threshold": threshold,
+        "params": PARAMS,
+        "rounds": ROUNDS,
+        "training_data": {s.name: str(s.questions) for s in sources},
+        "candidates": int(sum(len(label) for label in rows.labels)),
+        "positives": int(sum(label.sum() for label in rows.labels)),
+        "threshold_rule": f"highest with out-of-fold false abstention <= {MAX_FALSE_ABSTENTION} on the policy sets",
+        "cross_validation": {
+            "folds": FOLDS,
+            "grouped_by": "document (JSQuAD: article)",
+            "all": figures(rows, oof, threshold),
+            **{f"source:{s}": figures(rows, oof, threshold, sources_of == s) for s in sorted(set(rows.source))},
+            **{f"kind:{k}": figures(rows, oof, threshold, kinds == k) for k in sorted(set(rows.kind))},
+        },
+    }
+    booster = fit(np.vstack(rows.features), np.concatenate(rows.labels))
+    model_file.parent.mkdir(parents=True, exist_ok=True)
+    booster.save_model(str(model_file))
+    card_file.write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return card
+
+
+def cross_validated_eval(sources: list[Source], rows: Rows, threshold: float, folds: int = FOLDS) -> dict[str, dict]:
+    """`rag eval` figures of every source with each question answered by a model fitted without its document."""
+    from sklearn.model_selection import GroupKFold
+
+    from eval.evaluator import PolicyQASystem, evaluate
+    from rag.decide import Decider
+
+    X, y = np.vstack(rows.features), np.concatenate(rows.labels)
+    qnum = np.concatenate(rows.question)
+    groups = np.array(rows.groups)
+    fold_of = np.zeros(len(groups), dtype=int)
+    for fold, (_, test) in enumerate(GroupKFold(n_splits=folds).split(groups, groups=groups)):
+        fold_of[test] = fold
+    models = [Decider(fit(X[fold_of[qnum] != f], y[fold_of[qnum] != f]), threshold) for f in range(folds)]
+    out: dict[str, dict] = {}
+    number = 0
+    for source in sources:
+        qa = PolicyQA.load(source.index)
+        questions = load_questions(source.questions)
+        results = []
+        for q in questions:
+            qa._decider = models[fold_of[number]]
+            number += 1
+            results.append({"id": q.id, "question": q.question, "type": q.type, **PolicyQASystem(qa).run(q.question)})
+        out[source.name] = evaluate(results, questions, 5, qa.similarity)
+    return out
+
+
+EVAL_COLUMNS = ("recall_at_k", "mrr_at_10", "keyword_accuracy", "cited_support", "abstain_recall", "false_abstain_rate")
+
+
+def eval_table(reports: dict[str, dict]) -> str:
+    """The cross-validated `rag eval` figures of each source as a Markdown table."""
+    lines = ["| set | " + " | ".join(EVAL_COLUMNS) + " |", "|---" * (len(EVAL_COLUMNS) + 1) + "|"]
+    for name, report in reports.items():
+        o = report["overall"]
+        cells = [f"{o[c]:.3f}" if o.get(c) is not None else "–" for c in EVAL_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def default_sources(outside: Path, work: Path, index: Path) -> list[Source]:
+    """Our four question sets on the bundled corpus's index, plus JSQuAD imported and indexed under `work`."""
+    from eval.squad import import_squad
+    from ingest.pipeline import ingest
+    from rag.store import POINTER
+
+    squad = work / "jsquad"
+    if not (squad / "questions.jsonl").exists():
+        import_squad(outside / "jsquad-v1.3_valid-v1.3.json", squad, per_article=SQUAD_PER_ARTICLE)
+    if not (squad / "index" / POINTER).exists():
+        ingest([squad / "corpus"], squad / "index")
+    if not (index / POINTER).exists():
+        ingest([Path("corpus")], index)
+    sets = Path(__file__).parent
+    return [
+        Source("eval", sets / "questions.jsonl", index),
+        Source("holdout", sets / "questions_holdout.jsonl", index),
+        Source("train", sets / "questions_train.jsonl", index),
+        Source("jsquad", squad / "questions.jsonl", squad / "index", keywords_label=False),
+    ]

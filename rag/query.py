@@ -1,0 +1,92 @@
+"""The standalone queries a question is searched as.
+
+Follow-ups: an elliptical question (「それはいつ？」) carries the previous
+question's topic. Two asks in one (「いつ成立して、本部長は誰？」, 「AとBの違いは」,
+「AとBはそれぞれ…」) are split into one query per ask, each answered and cited
+on its own, so that one part found does not hide the other one missing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TypedDict
+
+from rag.features import AskedFor
+from rag.text import Tokenizer, normalize
+
+
+class Turn(TypedDict, total=False):
+    question: str
+    answer: str
+
+
+# Words that point back at the previous turn (それ, その法律, 同指針 ...).
+_ANAPHORA = re.compile(
+    r"それ|その|そこ|これ|この|あれ|あの|同法|同指針|同計画|上記|前述|彼ら|it\b|they\b|that\b", re.IGNORECASE
+)
+MIN_OWN_TERMS = 3  # a question with fewer content words than this leans on context
+# Besides 「Xとは」, a short question names its own topic with a quoted term (「反転攻勢」って？)
+# or an acronym other than AI itself (GPAI, CAIO).
+_NAMED_TOPIC = re.compile(r"「[^」]{2,}」|(?<![A-Za-z])(?!AI(?![A-Za-z]))[A-Z]{2,}(?![A-Za-z])")
+
+
+def names_topic(question: str) -> bool:
+    """「AISIとは？」, 「システミック・リスクとは」: a short question that still stands alone."""
+    return AskedFor.of(question).subject is not None or bool(_NAMED_TOPIC.search(normalize(question)))
+
+
+def needs_context(question: str, tokenizer: Tokenizer) -> bool:
+    if _ANAPHORA.search(question):
+        return True
+    return len(set(tokenizer.terms(question))) < MIN_OWN_TERMS and not names_topic(question)
+
+
+def resolve_followup(question: str, history: list[Turn], tokenizer: Tokenizer) -> str:
+    """The question made standalone: prefix the previous question's content words when it leans on them.
+
+    「それはいつ施行された？」 after 「AI法とは何ですか」 becomes 「AI 法 それはいつ施行された？」,
+    enough for both retrievers to find the topic again.
+    """
+    previous = next((t.get("question", "") for t in reversed(history) if t.get("question")), "")
+    if not previous or not needs_context(question, tokenizer):
+        return question
+    own = set(tokenizer.terms(question))
+    carried = [t for t in dict.fromkeys(tokenizer.terms(previous)) if t not in own]
+    return " ".join(carried) + " " + question if carried else question
+
+
+_WH_WORD = r"(?:誰|だれ|どなた|何|なに|いつ|どこ|どの|どう|どんな|どれ|どちら|いくつ|いくら|なぜ)"
+_ASK = rf"[^、,。？?]*{_WH_WORD}[^、,。？?]*"
+# 「…いつ成立して、本部長は誰？」: a clause with a question word, a comma (or ？), another clause with one
+_TWO_CLAUSES = re.compile(
+    rf"^(?P<a>{_ASK}?)(?:[、,]|[？?]\s*(?:また|あと|それと)?[、,]?)\s*(?P<b>[^、,]*{_WH_WORD}.*)$"
+)
+# 「AとBの違いは」「AとBはそれぞれ…」: the same ask about two things
+_PAIR = re.compile(
+    r"^(?P<x>[^、。と]{2,20})と(?P<y>[^、。と]{2,20}?)(?:の(?P<diff>違い|差)|は?(?P<each>それぞれ))(?P<rest>.*)$"
+)
+
+
+def split_asks(question: str) -> list[str]:
+    """One query per ask; a question with one ask comes back as itself."""
+    plain = normalize(question)
+    pair = _PAIR.match(plain)
+    if pair and pair.group("diff"):  # a difference is asked: what each one is
+        return [f"{pair.group('x')}とは？", f"{pair.group('y')}とは？"]
+    if pair:
+        rest = pair.group("rest").lstrip("はをがにのも、 ")
+        joint = "" if rest[:1] in "はとを" else "は"
+        return [f"{pair.group('x')}{joint}{rest}", f"{pair.group('y')}{joint}{rest}"]
+    clauses = _TWO_CLAUSES.match(plain)
+    if clauses:
+        a, b = clauses.group("a").strip(), clauses.group("b").strip()
+        if len(a) >= 4 and len(b) >= 4:
+            topic = _topic(a)
+            return [a + "？", b if not topic or _topic(b) else topic + b]
+    return [question]
+
+
+def _topic(clause: str) -> str:
+    """「AI法はいつ成立して」 → 「AI法は」: the topic a second clause leaves unsaid."""
+    m = re.match(r"^(.{2,30}?)(?:は|って|が)", clause)
+    return m.group(0) if m and not re.search(_WH_WORD, m.group(1)) else ""

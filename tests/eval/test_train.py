@@ -1,0 +1,55 @@
+"""Fitting the answer decision: labels, grouped folds, and a bit-for-bit deterministic model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from eval.data import Question
+from eval.train import Source, answers, choose_threshold, collect, figures, out_of_fold
+from rag.decide import fit
+from tests.conftest import QUESTIONS
+
+
+def _q(**kw) -> Question:
+    base = dict(
+        id="x",
+        question="?",
+        answerable=True,
+        docs=["d"],
+        evidence=["2024年2月に設立"],
+        answer="",
+        keywords=["2024年2月"],
+        type="factoid",
+    )
+    return Question(**(base | kw))
+
+
+def test_a_candidate_answers_when_it_holds_the_evidence_or_the_keywords():
+    assert answers("AISIは 2024 年 2 月に設立された。", _q(), keywords_label=True)
+    assert answers("AISIは2024年2月に発足。", _q(), keywords_label=True)  # keywords, not evidence
+    assert not answers("AISIは2024年2月に発足。", _q(), keywords_label=False)
+    assert not answers("AISIは2024年2月に設立された。", _q(answerable=False), keywords_label=True)
+
+
+def test_threshold_keeps_false_abstention_within_the_limit():
+    best = np.array([0.9, 0.8, 0.1, 0.05, 0.6, 0.02])
+    answerable = np.array([True, True, True, True, False, False])
+    t = choose_threshold(best, answerable)
+    assert np.mean(best[answerable] < t) <= 0.05 and t <= 0.05
+
+
+def test_folds_group_by_document_and_the_fit_is_deterministic(tmp_path, corpus_index):
+    lines = QUESTIONS.read_text(encoding="utf-8").splitlines()[:40]
+    subset = tmp_path / "q.jsonl"
+    subset.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = collect([Source("eval", subset, corpus_index)], progress=False)
+    assert len(rows.groups) == 40 and len({g for g in rows.groups}) >= 2
+    X, y = np.vstack(rows.features), np.concatenate(rows.labels)
+    assert 0 < y.sum() < len(y)
+    assert fit(X, y, rounds=30).model_to_string() == fit(X, y, rounds=30).model_to_string()
+    oof = out_of_fold(rows, folds=2)
+    card = figures(rows, oof, 0.1)
+    assert card["questions"] == 40 and 0 <= card["top1_answer_sentence"] <= 1
+    json.dumps(card)  # the card is plain JSON

@@ -1,0 +1,28 @@
+"""Two asks in one question become one query per ask."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.query import split_asks
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        ("AI法はいつ成立して、AI戦略本部の本部長は誰？", ["AI法はいつ成立して？", "AI戦略本部の本部長は誰?"]),
+        ("AISIとJ-CAIOの違いは？", ["AISIとは？", "J-CAIOとは？"]),
+        ("EUとアメリカはそれぞれどんな規制をしてる？", ["EUはどんな規制をしてる?", "アメリカはどんな規制をしてる?"]),
+        (
+            "AI戦略本部って何をするところで、誰がトップ？",
+            ["AI戦略本部って何をするところで？", "AI戦略本部って誰がトップ?"],
+        ),
+    ],
+)
+def test_two_asks_are_split(question, parts):
+    assert split_asks(question) == parts
+
+
+@pytest.mark.parametrize("question", ["AI法はいつ成立した？", "データセンターとか電力って何が問題なの？", "AIとは"])
+def test_one_ask_stays_whole(question):
+    assert split_asks(question) == [question]
