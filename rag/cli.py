@@ -154,6 +154,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_ground(args: argparse.Namespace) -> int:
+    from eval.ground_check import eval_ground
+
+    sets = Path(__file__).resolve().parent.parent / "eval"
+    files = [sets / f for f in ("questions.jsonl", "questions_holdout.jsonl", "questions_train.jsonl")]
+    for name, f in eval_ground(args.outside / "jnli-v1.3_valid-v1.3.json", files).items():
+        print(f"{name}: precision {f['precision']:.3f}, recall {f['recall']:.3f} ({f['pairs']} pairs)")
+    return 0
+
+
 def cmd_import_squad(args: argparse.Namespace) -> int:
     from eval.squad import SquadFormatError, import_squad
 
@@ -233,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true", help="also rag eval figures, cross-validated by document")
     _index_arg(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval-ground", help="precision/recall of the grounding check on JNLI + reference answers")
+    p.add_argument("--outside", type=Path, default=Path("../shared/outside"), help="folder with the JNLI file")
+    p.set_defaults(func=cmd_eval_ground)
 
     p = sub.add_parser("import-squad", help="SQuAD-format JSON -> corpus folder + question file for rag eval")
     p.add_argument("source", type=Path)
