@@ -213,6 +213,7 @@ class E5Torch:
         for row, seq in enumerate(inputs):
             ids[row, : len(seq)] = torch.tensor(seq)
             mask[row, : len(seq)] = 1
+        ids, mask = ids.to(self.bert.device), mask.to(self.bert.device)  # a GPU when the model was moved to one
         hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1)
@@ -227,7 +228,7 @@ class E5Torch:
         with torch.inference_mode():
             for s in range(0, len(order), batch_size):
                 rows = order[s : s + batch_size]
-                pooled[rows] = self.forward_windows([inputs[j] for j in rows])
+                pooled[rows] = self.forward_windows([inputs[j] for j in rows]).float().cpu()
         weights = torch.tensor([max(len(x) - 2, 1) for x in inputs], dtype=torch.float32)
         out = torch.zeros((len(items), pooled.shape[1])).index_add_(0, torch.tensor(owner), pooled * weights[:, None])
         out = torch.nn.functional.normalize(out, dim=1).numpy()
