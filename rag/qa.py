@@ -10,7 +10,6 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from rag import config
 from rag.abstain import AbstainPolicy, SupportMeter
 from rag.answer import (
     NOT_FOUND,
@@ -19,7 +18,6 @@ from rag.answer import (
     ExtractiveComposer,
     SentenceSimilarity,
     citation_for,
-    idf_from_bm25,
 )
 from rag.embedders import load_embedder
 from rag.followup import Turn, resolve_followup
@@ -29,7 +27,7 @@ from rag.llm import LLMError
 from rag.outline import OutlineAnswerer
 from rag.rerank import CrossEncoderReranker, reranker_from_env
 from rag.retrieve import HybridRetriever
-from rag.store import IndexLoadError, StoredIndex, read_index
+from rag.store import IndexLoadError, IndexSnapshot, Store, is_database_url, open_store
 from rag.synonyms import default_synonyms
 from rag.text import Tokenizer, default_tokenizer, has_japanese
 
@@ -61,7 +59,7 @@ class PolicyQA:
 
     def __init__(
         self,
-        index: StoredIndex,
+        index: IndexSnapshot,
         embedder: BaseEmbedding,
         tokenizer: Tokenizer | None = None,
         reranker: CrossEncoderReranker | None = None,
@@ -69,7 +67,7 @@ class PolicyQA:
         self.index = index
         self.tokenizer = tokenizer or default_tokenizer()
         self.retriever = HybridRetriever(index, embedder, self.tokenizer, reranker=reranker)
-        self.idf = idf_from_bm25(index.bm25)
+        self.idf = index.idf()
         self._node_by_id = {node.node_id: node for node in index.nodes}
         self._sentences_of: dict[str, list[tuple[int, int, int]]] = {}  # node id -> (start, end, vector row)
         for row, (node_row, start, end) in enumerate(index.sentence_spans):
@@ -85,12 +83,17 @@ class PolicyQA:
         index_dir: str | Path | None = None,
         embedder: BaseEmbedding | None = None,
         reranker: CrossEncoderReranker | None = None,
+        store: str | Path | Store | None = None,
     ) -> PolicyQA:
-        """Load the index (default `./index`, or $SEISAKU_QA_INDEX) and the embedder it was built with.
+        """Load the live index version and the embedder it was built with.
 
-        A CrossEncoder `reranker` is used when given, or when $SEISAKU_QA_RERANKER names a model.
+        From `store` (a directory, a `postgresql://…` URL or a Store), else `index_dir`, else
+        $SEISAKU_QA_STORE, else `./index` ($SEISAKU_QA_INDEX). A CrossEncoder `reranker` is
+        used when given, or when $SEISAKU_QA_RERANKER names a model.
         """
-        index = read_index(Path(index_dir) if index_dir else config.index_dir())
+        if store is None and index_dir is not None:
+            store = str(index_dir) if is_database_url(str(index_dir)) else Path(index_dir)
+        index = open_store(store).read()
         if embedder is None:
             embedder = load_embedder(index.manifest.embedder)
         elif embedder.model_name != index.manifest.embedder or getattr(embedder, "dim", None) != index.manifest.dim:

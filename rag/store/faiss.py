@@ -1,4 +1,4 @@
-"""The on-disk index format: the one place where ingest (writer) and rag (reader) meet.
+"""The embedded store (the default): the index as files in one directory, read into each process.
 
 Layout of an index root:
     CURRENT                 name of the live version, replaced atomically
@@ -13,13 +13,16 @@ an ingest killed midway leaves the previous index untouched.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,36 +30,25 @@ import faiss
 import numpy as np
 from llama_index.core.schema import TextNode
 
-from rag.text import sentence_spans
+from rag.store.base import (
+    EMPTY_TERM,
+    FORMAT_VERSION,
+    IndexLoadError,
+    IndexSnapshot,
+    Manifest,
+    Ranking,
+    Rankings,
+    Store,
+    node_sentences,
+)
 
-FORMAT_VERSION = 2  # 2: sentence vectors
 POINTER = "CURRENT"
 VERSIONS = "versions"
 KEEP_OLD_VERSIONS = 1  # readers that loaded the previous version may still be reading files
 
 
-class IndexLoadError(RuntimeError):
-    """The index cannot be used; the message says why and what to run."""
-
-
-@dataclass
-class Manifest:
-    embedder: str
-    dim: int
-    chunker: dict[str, Any]
-    tokenizer: str
-    files: dict[str, dict[str, Any]]
-    skipped: dict[str, str] = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
-    created_at: str = ""
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, indent=2)
-
-
-@dataclass
-class StoredIndex:
+@dataclass(eq=False)
+class StoredIndex(IndexSnapshot):
     """Everything the query side needs, as loaded from one version directory."""
 
     path: Path
@@ -67,27 +59,129 @@ class StoredIndex:
     sentences: faiss.Index  # one vector per sentence (see the module docstring for the order)
     sentence_spans: list[tuple[int, int, int]]  # (node row, start, end) of each vector in `sentences`
 
+    def __post_init__(self) -> None:
+        self._doc_of = np.array([n.metadata["doc"] for n in self.nodes])
+        self._sentence_matrix = self.sentences.reconstruct_n(0, self.sentences.ntotal)
+        rows = np.array([row for row, _, _ in self.sentence_spans], dtype=np.int64)
+        # sentences are stored node by node: each node's run starts where its row first appears
+        self._sentence_nodes, self._sentence_starts = np.unique(rows, return_index=True)
+
+    @property
+    def version(self) -> str:
+        return self.path.name
+
     def vectors(self) -> np.ndarray:
         return self.dense.reconstruct_n(0, self.dense.ntotal)
 
     def sentence_vectors(self) -> np.ndarray:
-        return self.sentences.reconstruct_n(0, self.sentences.ntotal)
+        return self._sentence_matrix
+
+    def document_frequencies(self) -> tuple[dict[str, int], int]:
+        indptr = self.bm25.scores["indptr"]
+        out = {}
+        for term, col in self.bm25.vocab_dict.items():
+            if col + 1 < len(indptr):  # bm25s' placeholder for empty documents has no column
+                out[term] = int(indptr[col + 1] - indptr[col])
+        return out, int(self.bm25.scores.get("num_docs", 0))
+
+    def has_term(self, term: str) -> bool:
+        return term in self.bm25.vocab_dict
+
+    def dense_scores(self, vector: np.ndarray) -> np.ndarray:
+        """Cosine similarity of the query vector to every chunk (exact search; the corpus is small)."""
+        n = self.dense.ntotal
+        scores, ids = self.dense.search(vector[None, :], n)
+        out = np.full(n, -1.0, dtype=np.float32)
+        valid = ids[0] >= 0
+        out[ids[0][valid]] = scores[0][valid]
+        return out
+
+    def sentence_scores(self, vector: np.ndarray) -> np.ndarray:
+        """Per chunk, the cosine similarity of the query vector to the chunk's closest sentence."""
+        out = np.full(len(self.nodes), -1.0, dtype=np.float32)
+        if len(self._sentence_nodes):
+            similarities = self._sentence_matrix @ vector
+            out[self._sentence_nodes] = np.maximum.reduceat(similarities, self._sentence_starts)
+        return out
+
+    def bm25_scores(self, terms: list[str]) -> np.ndarray:
+        terms = [t for t in terms if t in self.bm25.vocab_dict]
+        if not terms:
+            return np.zeros(len(self.nodes), dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(terms), dtype=np.float32)
+
+    def rankings(self, vector: np.ndarray, terms: list[str] | None, docs: list[str] | None, n: int) -> Rankings:
+        mask = None if not docs else np.isin(self._doc_of, list(docs))
+
+        def top(scores: np.ndarray, matching_only: bool = False) -> Ranking:
+            ranked = np.argsort(-scores, kind="stable")
+            if mask is not None:
+                ranked = ranked[mask[ranked]]
+            if matching_only:
+                ranked = ranked[scores[ranked] > 0]
+            ranked = ranked[:n]
+            return Ranking(ranked.astype(np.int64), scores[ranked].astype(np.float32))
+
+        if not self.nodes:
+            return Rankings(Ranking.empty(), Ranking.empty(), None if terms is None else Ranking.empty())
+        lexical = None if terms is None else top(self.bm25_scores(terms), matching_only=True)
+        return Rankings(top(self.dense_scores(vector)), top(self.sentence_scores(vector)), lexical)
 
 
-def node_sentences(nodes: list[TextNode]) -> list[tuple[int, int, int]]:
-    """(node row, start, end) of every sentence, in the order of `sentences.faiss`."""
-    return [(row, start, end) for row, node in enumerate(nodes) for start, end in sentence_spans(node.get_content())]
+def bm25_from_terms(terms: list[list[str]]) -> Any:
+    """The BM25 index (bm25s) over each chunk's content-word terms."""
+    import logging
+
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG
+    bm25 = bm25s.BM25()
+    bm25.index([t or [EMPTY_TERM] for t in terms], show_progress=False)
+    return bm25
 
 
-def lines_of_span(line_runs: list[list[int]], start: int, end: int) -> tuple[int, int]:
-    """Source line span (from a node's `line_runs` metadata) of chunk characters [start, end)."""
-    first = last = line_runs[0][1]
-    for offset, line in line_runs:
-        if offset <= start:
-            first = line
-        if offset < end:
-            last = line
-    return first, max(first, last)
+class FaissStore(Store):
+    """Versions as directories under `root`, `CURRENT` naming the live one."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def current(self) -> str | None:
+        try:
+            return current_version(self.root).name
+        except IndexLoadError:
+            return None
+
+    def read(self) -> StoredIndex:
+        return read_index(self.root)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """A file lock: one ingest at a time per index directory."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".ingest.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def cached_vectors(self, embedder: str, keys: list[str]) -> dict[str, np.ndarray]:
+        return {}  # the previous version is the only cache; ingest reads it from there
+
+    def write(
+        self,
+        manifest: Manifest,
+        nodes: list[TextNode],
+        vectors: np.ndarray,
+        terms: list[list[str]],
+        sentence_vectors: np.ndarray,
+    ) -> str:
+        return str(write_index(self.root, manifest, nodes, vectors, bm25_from_terms(terms), sentence_vectors))
 
 
 _VERSION_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")  # what _new_version_id makes; CURRENT must hold one
