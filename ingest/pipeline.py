@@ -114,6 +114,18 @@ def _previous(store: Store, config: IngestConfig, rebuild: bool) -> tuple[IndexS
     return previous, previous
 
 
+def copy_vectors(source: IndexSnapshot, store: Store) -> int:
+    """Put the vectors of another store's live version into `store`'s shared cache (moving to a database
+    without re-embedding); returns how many."""
+    cache = store.cached_vectors(source.manifest.embedder, [])
+    chunk_vectors = {n.metadata["content_hash"]: v for n, v in zip(source.nodes, source.vectors())}
+    known = sentence_cache(source.nodes, source.sentence_vectors()[list(range(len(source.sentence_spans)))])
+    for key, vector in {**chunk_vectors, **known}.items():
+        cache[key] = vector
+    getattr(cache, "flush", lambda: None)()
+    return len(chunk_vectors) + len(known)
+
+
 def ingest(
     paths: list[Path],
     index_root: Path | str | Store | None,
