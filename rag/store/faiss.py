@@ -151,10 +151,13 @@ class FaissStore(Store):
         return str(self.root)
 
     def current(self) -> str | None:
+        pointer = self.root / POINTER
+        if not pointer.is_file():
+            return None
         try:
             return current_version(self.root).name
-        except IndexLoadError:
-            return None
+        except IndexLoadError:  # damaged: `read` says how; the raw pointer still keys caches
+            return pointer.read_text(encoding="utf-8", errors="replace").strip()
 
     def read(self) -> StoredIndex:
         return read_index(self.root)
