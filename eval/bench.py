@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from eval.data import load_questions
 from eval.metrics import percentile
@@ -29,6 +30,7 @@ from rag.config import corpus_dir
 from rag.qa import PolicyQA
 from rag.store import Manifest, node_sentences, read_index, write_index
 from rag.text import default_tokenizer
+from rag.threads import QUERY_THREADS, cores, set_threads
 
 QUESTIONS = Path("eval/questions.jsonl")
 
@@ -111,6 +113,12 @@ def main(scale: int = 100) -> int:
         retrieve, ask = _latencies(qa, questions)
         print(f"warm retrieve p50 {percentile(retrieve, 50):.1f} ms, p95 {percentile(retrieve, 95):.1f} ms")
         print(f"warm ask      p50 {percentile(ask, 50):.1f} ms, p95 {percentile(ask, 95):.1f} ms")
+        for label, threads in (("library default", cores()), ("query setting", QUERY_THREADS)):
+            threadpool_limits(limits=threads)  # BLAS and OpenMP pools (rag.threads sets them at load)
+            retrieve, _ = _latencies(qa, questions[:40])
+            print(f"retrieve with {threads} BLAS/OpenMP threads ({label}): p50 {percentile(retrieve, 50):.1f} ms, "
+                  f"p95 {percentile(retrieve, 95):.1f} ms")  # fmt: skip
+        set_threads("query")
 
         t = time.perf_counter()
         subprocess.run(

@@ -26,6 +26,7 @@ from ingest.split import (
 from rag.embedders import DEFAULT_EMBEDDER, load_embedder
 from rag.store import IndexLoadError, IndexSnapshot, Manifest, Store, open_store
 from rag.text import default_tokenizer
+from rag.threads import set_threads
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ def ingest(
     `on_progress(done, total)` reports embedding progress.
     """
     store = open_store(index_root)
+    set_threads("ingest")
     with store.lock():
         return _ingest(paths, store, config or IngestConfig(), rebuild, progress, on_progress)
 

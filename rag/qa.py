@@ -30,6 +30,7 @@ from rag.retrieve import HybridRetriever
 from rag.store import IndexLoadError, IndexSnapshot, Store, is_database_url, open_store
 from rag.synonyms import default_synonyms
 from rag.text import Tokenizer, default_tokenizer, has_japanese
+from rag.threads import set_threads
 
 MAX_QUESTION_CHARS = 2000
 
@@ -94,6 +95,7 @@ class PolicyQA:
         if store is None and index_dir is not None:
             store = str(index_dir) if is_database_url(str(index_dir)) else Path(index_dir)
         index = open_store(store).read()
+        set_threads("query")
         if embedder is None:
             embedder = load_embedder(index.manifest.embedder)
         elif embedder.model_name != index.manifest.embedder or getattr(embedder, "dim", None) != index.manifest.dim:
