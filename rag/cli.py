@@ -152,7 +152,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from eval.bench import main as bench_main
 
-    return bench_main(scale=args.scale)
+    return bench_main(scales=[int(x) for x in args.scale.split(",") if x.strip()])
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -238,7 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_db_init)
 
     p = sub.add_parser("bench", help="speed and memory benchmark")
-    p.add_argument("--scale", type=int, default=100, help="corpus multiple for the large-corpus run")
+    p.add_argument(
+        "--scale", default="100", help="corpus multiples, e.g. 1,100,1000: FAISS flat vs HNSW rows; the largest also "
+        "gets the large-corpus latency run (default: %(default)s)"
+    )  # fmt: skip
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -45,6 +45,9 @@ from rag.store.base import (
 POINTER = "CURRENT"
 VERSIONS = "versions"
 KEEP_OLD_VERSIONS = 1  # readers that loaded the previous version may still be reading files
+# From this many vectors an index is HNSW (approximate) instead of flat (exact, linear in the corpus).
+HNSW_MIN_VECTORS = int(os.environ.get("SEISAKU_QA_HNSW_MIN", "50000"))
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 256
 
 
 @dataclass(eq=False)
@@ -65,6 +68,12 @@ class StoredIndex(IndexSnapshot):
         rows = np.array([row for row, _, _ in self.sentence_spans], dtype=np.int64)
         # sentences are stored node by node: each node's run starts where its row first appears
         self._sentence_nodes, self._sentence_starts = np.unique(rows, return_index=True)
+        self._sentence_node_of = rows
+        self.approximate = _is_hnsw(self.dense) or _is_hnsw(self.sentences)
+        for index in (self.dense, self.sentences):
+            if _is_hnsw(index):
+                index.hnsw.efSearch = HNSW_EF_SEARCH
+        self._chunk_matrix = self.vectors() if _is_hnsw(self.dense) else None
 
     @property
     def version(self) -> str:
@@ -88,7 +97,9 @@ class StoredIndex(IndexSnapshot):
         return term in self.bm25.vocab_dict
 
     def dense_scores(self, vector: np.ndarray) -> np.ndarray:
-        """Cosine similarity of the query vector to every chunk (exact search; the corpus is small)."""
+        """Cosine similarity of the query vector to every chunk (exact search)."""
+        if self._chunk_matrix is not None:
+            return self._chunk_matrix @ vector
         n = self.dense.ntotal
         scores, ids = self.dense.search(vector[None, :], n)
         out = np.full(n, -1.0, dtype=np.float32)
@@ -125,7 +136,34 @@ class StoredIndex(IndexSnapshot):
         if not self.nodes:
             return Rankings(Ranking.empty(), Ranking.empty(), None if terms is None else Ranking.empty())
         lexical = None if terms is None else top(self.bm25_scores(terms), matching_only=True)
+        if self.approximate and mask is None:  # a document filter is ranked exactly within its documents
+            return Rankings(self._approximate_chunks(vector, n), self._approximate_sentences(vector, n), lexical)
         return Rankings(top(self.dense_scores(vector)), top(self.sentence_scores(vector)), lexical)
+
+    def _approximate_chunks(self, vector: np.ndarray, n: int) -> Ranking:
+        scores, ids = self.dense.search(vector[None, :], n)
+        keep = ids[0] >= 0
+        return _by_score_then_row(ids[0][keep], scores[0][keep], n)
+
+    def _approximate_sentences(self, vector: np.ndarray, n: int) -> Ranking:
+        """The best sentences from HNSW, grouped to their chunk's best: the first n distinct chunks."""
+        want = min(self.sentences.ntotal, max(4 * n, int(n * 2 * len(self.sentence_spans) / max(len(self.nodes), 1))))
+        scores, ids = self.sentences.search(vector[None, :], want)
+        keep = ids[0] >= 0
+        nodes = self._sentence_node_of[ids[0][keep]]
+        best: dict[int, float] = {}
+        for node, score in zip(nodes.tolist(), scores[0][keep].tolist()):
+            best.setdefault(node, score)  # results come best first
+        return _by_score_then_row(np.array(list(best), dtype=np.int64), np.array(list(best.values())), n)
+
+
+def _is_hnsw(index: faiss.Index) -> bool:
+    return isinstance(index, faiss.IndexHNSW)
+
+
+def _by_score_then_row(rows: np.ndarray, scores: np.ndarray, n: int) -> Ranking:
+    order = np.lexsort((rows, -np.asarray(scores, dtype=np.float32)))[:n]  # ties by row, as a stable sort
+    return Ranking(rows[order].astype(np.int64), np.asarray(scores, dtype=np.float32)[order])
 
 
 def bm25_from_terms(terms: list[list[str]]) -> Any:
@@ -195,7 +233,12 @@ def _new_version_id() -> str:
 
 
 def _flat_index(dim: int, vectors: np.ndarray) -> faiss.Index:
-    index = faiss.IndexFlatIP(dim)
+    """Exact inner-product search; HNSW from HNSW_MIN_VECTORS on, where exact search grows too slow."""
+    if len(vectors) >= HNSW_MIN_VECTORS:
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    else:
+        index = faiss.IndexFlatIP(dim)
     if len(vectors):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
