@@ -7,7 +7,6 @@ through `rag.markup`, so it renders as literal text, never as HTML or links.
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -20,7 +19,7 @@ from rag.generate import LLMGenerator, TokenCallback
 from rag.llm import LLMError, LLMSettings
 from rag.markup import escape_markdown, highlighted_markdown
 from rag.qa import MAX_QUESTION_CHARS, PolicyQA, QueryError
-from rag.store import POINTER, IndexLoadError, current_version
+from rag.store import IndexLoadError, open_store, store_location
 from rag.text import default_tokenizer
 
 ANSWER_MODES = {
@@ -32,12 +31,13 @@ EXAMPLE_QUESTION = "AI法はいつ全面施行された？"
 
 
 @st.cache_resource(max_entries=2, show_spinner="検索エンジンを読み込んでいます…")
-def load_qa(index_dir: str, version: str) -> PolicyQA:
+def load_qa(location: str, version: str) -> PolicyQA:
     """One PolicyQA per index version and process, shared by every session (it is thread-safe).
 
-    `version` is only the cache key: a re-index makes a new version, so the next run loads it.
+    `version` is only the cache key: a re-index (here, or by another server on the same
+    database) makes a new version, so the next run loads it.
     """
-    return PolicyQA.load(Path(index_dir))
+    return PolicyQA.load(store=location)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -72,7 +72,7 @@ def build_index(rebuild: bool = False) -> list[str]:
             bar.progress(done / max(total, 1), text=f"文章を埋め込んでいます: {done} / {total} チャンク")
 
         summary = ingest(
-            [config.corpus_dir()], config.index_dir(), rebuild=rebuild, progress=False, on_progress=on_progress
+            [config.corpus_dir()], store_location(), rebuild=rebuild, progress=False, on_progress=on_progress
         )
         bar.progress(1.0, text="完了")
         status.update(label=f"索引を作成しました（{summary.seconds:.0f} 秒）", state="complete", expanded=False)
@@ -81,12 +81,12 @@ def build_index(rebuild: bool = False) -> list[str]:
 
 def open_index() -> PolicyQA:
     """The shared PolicyQA; builds the index on first start, stops with the reason if it cannot load."""
-    index_dir = config.index_dir()
-    if not (index_dir / POINTER).exists():
-        st.info("初回起動のため、同梱の資料から索引を作成します（1 分ほどかかります）。")
-        build_index()
     try:
-        return load_qa(str(index_dir), current_version(index_dir).name)
+        store = open_store()  # $SEISAKU_QA_STORE (a postgresql://… URL) or the index directory
+        if store.current() is None:
+            st.info("初回起動のため、同梱の資料から索引を作成します（1 分ほどかかります）。")
+            build_index()
+        return load_qa(str(store_location()), store.current() or "")
     except IndexLoadError as exc:
         st.error(f"索引を読み込めません。\n\n{escape_markdown(str(exc))}")
         if st.button("索引を作り直す", type="primary"):

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from eval.data import load_questions
 from eval.metrics import percentile
@@ -29,6 +30,7 @@ from rag.config import corpus_dir
 from rag.qa import PolicyQA
 from rag.store import Manifest, node_sentences, read_index, write_index
 from rag.text import default_tokenizer
+from rag.threads import QUERY_THREADS, cores, set_threads
 
 QUESTIONS = Path("eval/questions.jsonl")
 
@@ -93,7 +95,53 @@ def _scaled_index(base: Path, out: Path, scale: int) -> None:
     write_index(out, manifest, nodes, np.vstack(rows), bm25, np.vstack(sentence_vectors))
 
 
-def main(scale: int = 100) -> int:
+def approximate_rows(base: Path, work: Path, scales: list[int], questions: list[str]) -> list[str]:
+    """Per scale: FAISS flat vs FAISS HNSW build time, disk, RAM, retrieve p50/p95 and recall@10 against exact.
+
+    The pgvector row is not run here (its HNSW build at 100x takes minutes on 2 shared cores).
+    """
+    import os
+
+    import rag.store.faiss as faiss_store
+
+    out = ["scale  chunks  store        build s  disk MiB  RSS MiB  retrieve p50/p95 ms  recall@10"]
+    for scale in scales:
+        exact: dict[str, list[str]] = {}
+        for label, threshold in (("faiss flat", 10**12), ("faiss hnsw", 0)):
+            faiss_store.HNSW_MIN_VECTORS = threshold
+            root = work / f"scaled_{scale}_{label.split()[1]}"
+            t = time.perf_counter()
+            _scaled_index(base, root, scale)
+            build = time.perf_counter() - t
+            rss0 = _rss_mib()
+            qa = PolicyQA.load(root)
+            rss = _rss_mib() - rss0
+            times, found = [], {}
+            for q in questions:
+                t = time.perf_counter()
+                found[q] = [h.node.node_id for h in qa.retrieve(q, k=10)]
+                times.append((time.perf_counter() - t) * 1000)
+            if label == "faiss flat":
+                exact = found
+            recall = np.mean([len(set(found[q]) & set(exact[q])) / max(len(exact[q]), 1) for q in questions])
+            out.append(
+                f"{scale:5d}  {len(qa.index.nodes):6d}  {label:11s}  {build:7.1f}  {_dir_size(root) / 2**20:8.0f}  "
+                f"{rss:7.0f}  {percentile(times, 50):8.1f} / {percentile(times, 95):6.1f}  {recall:9.3f}"
+            )
+            del qa
+            shutil.rmtree(root, ignore_errors=True)
+        faiss_store.HNSW_MIN_VECTORS = int(os.environ.get("SEISAKU_QA_HNSW_MIN", "50000"))
+    return out
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def main(scales: list[int] | None = None) -> int:
+    scales = scales or [100]
+    scale = max(scales)
     questions = [q.question for q in load_questions(QUESTIONS)]
     work = Path(tempfile.mkdtemp(prefix="seisaku-bench-"))
     try:
@@ -111,6 +159,12 @@ def main(scale: int = 100) -> int:
         retrieve, ask = _latencies(qa, questions)
         print(f"warm retrieve p50 {percentile(retrieve, 50):.1f} ms, p95 {percentile(retrieve, 95):.1f} ms")
         print(f"warm ask      p50 {percentile(ask, 50):.1f} ms, p95 {percentile(ask, 95):.1f} ms")
+        for label, threads in (("library default", cores()), ("query setting", QUERY_THREADS)):
+            threadpool_limits(limits=threads)  # BLAS and OpenMP pools (rag.threads sets them at load)
+            retrieve, _ = _latencies(qa, questions[:40])
+            print(f"retrieve with {threads} BLAS/OpenMP threads ({label}): p50 {percentile(retrieve, 50):.1f} ms, "
+                  f"p95 {percentile(retrieve, 95):.1f} ms")  # fmt: skip
+        set_threads("query")
 
         t = time.perf_counter()
         subprocess.run(
@@ -137,6 +191,7 @@ def main(scale: int = 100) -> int:
             f"retrieve p50 {percentile(retrieve, 50):.1f} ms, p95 {percentile(retrieve, 95):.1f} ms; "
             f"ask p50 {statistics.median(ask):.1f} ms"
         )
+        print("\n".join(approximate_rows(index, work, scales, questions[:60])))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak memory of this process: {peak:.0f} MiB")
     finally:
@@ -145,4 +200,4 @@ def main(scale: int = 100) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100))
+    sys.exit(main([int(x) for x in sys.argv[1].split(",")] if len(sys.argv) > 1 else [100]))

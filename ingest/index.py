@@ -1,20 +1,19 @@
-"""Build the sparse (BM25 over fugashi content words) side of the hybrid index."""
+"""The sparse side of the hybrid index: fugashi content words per chunk, and BM25 over them."""
 
 from __future__ import annotations
-
-import logging
 
 import bm25s
 from llama_index.core.schema import TextNode
 
 from ingest.split import search_text
+from rag.store import bm25_from_terms
 from rag.text import Tokenizer
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG
+
+def corpus_terms(nodes: list[TextNode], tokenizer: Tokenizer) -> list[list[str]]:
+    """Each chunk's content-word terms, as the store ranks them lexically."""
+    return [tokenizer.terms(search_text(n)) for n in nodes]
 
 
 def build_bm25(nodes: list[TextNode], tokenizer: Tokenizer) -> bm25s.BM25:
-    corpus_terms = [tokenizer.terms(search_text(n)) or ["\u0000"] for n in nodes]
-    bm25 = bm25s.BM25()
-    bm25.index(corpus_terms, show_progress=False)
-    return bm25
+    return bm25_from_terms(corpus_terms(nodes, tokenizer))

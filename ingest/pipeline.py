@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from llama_index.core.schema import TextNode
 
 from ingest.clean import CLEANER_VERSION, clean_document
 from ingest.embed import count_missing, embed_nodes, embed_texts, sentence_cache, sentence_texts
-from ingest.index import build_bm25
+from ingest.index import corpus_terms
 from ingest.load import LoadError, check_inside, discover, parse_source, read_source
-from ingest.split import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, SPLITTER_VERSION, search_text, split_document
+from ingest.split import (
+    DEFAULT_MAX_CHARS,
+    DEFAULT_MIN_CHARS,
+    SPLITTER_VERSION,
+    content_hash,
+    search_text,
+    split_document,
+)
 from rag.embedders import DEFAULT_EMBEDDER, load_embedder
-from rag.store import IndexLoadError, Manifest, StoredIndex, read_index, write_index
+from rag.store import IndexLoadError, IndexSnapshot, Manifest, Store, open_store
 from rag.text import default_tokenizer
+from rag.threads import set_threads
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +91,7 @@ def stale_reason(manifest: Manifest, config: IngestConfig | None = None) -> str 
     return None
 
 
-def _previous(root: Path, config: IngestConfig, rebuild: bool) -> tuple[StoredIndex | None, StoredIndex | None]:
+def _previous(store: Store, config: IngestConfig, rebuild: bool) -> tuple[IndexSnapshot | None, IndexSnapshot | None]:
     """(index whose chunks can be reused, index whose vectors can be reused).
 
     Chunks are reusable only with the same chunker and tokenizer; vectors
@@ -95,9 +100,9 @@ def _previous(root: Path, config: IngestConfig, rebuild: bool) -> tuple[StoredIn
     if rebuild:
         return None, None
     try:
-        previous = read_index(root)
+        previous = store.read()
     except IndexLoadError as exc:
-        if (root / "CURRENT").exists():
+        if store.current() is not None:
             log.warning("previous index not reusable, rebuilding: %s", exc)
         return None, None
     m = previous.manifest
@@ -110,38 +115,41 @@ def _previous(root: Path, config: IngestConfig, rebuild: bool) -> tuple[StoredIn
     return previous, previous
 
 
+def copy_vectors(source: IndexSnapshot, store: Store) -> int:
+    """Put the vectors of another store's live version into `store`'s shared cache (moving to a database
+    without re-embedding); returns how many."""
+    cache = store.cached_vectors(source.manifest.embedder, [])
+    chunk_vectors = {n.metadata["content_hash"]: v for n, v in zip(source.nodes, source.vectors())}
+    known = sentence_cache(source.nodes, source.sentence_vectors()[list(range(len(source.sentence_spans)))])
+    for key, vector in {**chunk_vectors, **known}.items():
+        cache[key] = vector
+    getattr(cache, "flush", lambda: None)()
+    return len(chunk_vectors) + len(known)
+
+
 def ingest(
     paths: list[Path],
-    index_root: Path,
+    index_root: Path | str | Store | None,
     config: IngestConfig | None = None,
     rebuild: bool = False,
     progress: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
-    """Bring the index at `index_root` up to date with the files under `paths`.
+    """Bring the index at `index_root` (a directory, a `postgresql://…` URL or a Store) up to date.
 
     One ingest at a time per index: a second one (another process, or the app's
     re-index button in two sessions) waits, then finds the index up to date.
     `on_progress(done, total)` reports embedding progress.
     """
-    with _ingest_lock(index_root):
-        return _ingest(paths, index_root, config or IngestConfig(), rebuild, progress, on_progress)
-
-
-@contextmanager
-def _ingest_lock(index_root: Path) -> Iterator[None]:
-    index_root.mkdir(parents=True, exist_ok=True)
-    with open(index_root / ".ingest.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    store = open_store(index_root)
+    set_threads("ingest")
+    with store.lock():
+        return _ingest(paths, store, config or IngestConfig(), rebuild, progress, on_progress)
 
 
 def _ingest(
     paths: list[Path],
-    index_root: Path,
+    store: Store,
     config: IngestConfig,
     rebuild: bool,
     progress: bool,
@@ -149,7 +157,7 @@ def _ingest(
 ) -> IngestSummary:
     started = time.perf_counter()
     summary = IngestSummary()
-    previous, vector_source = _previous(index_root, config, rebuild)
+    previous, vector_source = _previous(store, config, rebuild)
     old_files = previous.manifest.files if previous else {}
 
     files: dict[str, dict] = {}
@@ -194,12 +202,6 @@ def _ingest(
         return summary
 
     all_nodes: list[TextNode] = []
-    cache: dict[str, np.ndarray] = {}
-    sentence_vectors_cache: dict[str, np.ndarray] = {}
-    if vector_source:
-        old_vectors = vector_source.vectors()
-        cache = {n.metadata["content_hash"]: old_vectors[i] for i, n in enumerate(vector_source.nodes)}
-        sentence_vectors_cache = sentence_cache(vector_source.nodes, vector_source.sentence_vectors())
     if previous:
         reused = set(files) - set(nodes_by_file)  # unchanged files keep their chunks as they are
         for node in previous.nodes:
@@ -211,6 +213,13 @@ def _ingest(
 
     embedder = load_embedder(config.embedder)
     sentences = sentence_texts(all_nodes)
+    # a store that keeps every vector it was given (the database) is asked by hash; files reuse the previous version
+    cache = store.cached_vectors(config.embedder, [content_hash(search_text(n)) for n in all_nodes])
+    sentence_vectors_cache = store.cached_vectors(config.embedder, [content_hash(t) for t in sentences])
+    if vector_source and not store.shares_vectors:
+        old_vectors = vector_source.vectors()
+        cache.update({n.metadata["content_hash"]: old_vectors[i] for i, n in enumerate(vector_source.nodes)})
+        sentence_vectors_cache.update(sentence_cache(vector_source.nodes, vector_source.sentence_vectors()))
     chunk_work = count_missing([search_text(n) for n in all_nodes], cache)
     total_work = chunk_work + count_missing(sentences, sentence_vectors_cache)
 
@@ -221,7 +230,9 @@ def _ingest(
     sentence_vectors, sentences_computed = embed_texts(
         sentences, embedder, embedder.dim, sentence_vectors_cache, progress, report(chunk_work), unit="sentence"
     )
-    bm25 = build_bm25(all_nodes, default_tokenizer())
+    for pending in (cache, sentence_vectors_cache):
+        getattr(pending, "flush", lambda: None)()
+    terms = corpus_terms(all_nodes, default_tokenizer())
     manifest = Manifest(
         embedder=config.embedder,
         dim=embedder.dim,
@@ -230,7 +241,7 @@ def _ingest(
         files={k: {kk: vv for kk, vv in v.items() if kk != "path"} for k, v in files.items()},
         skipped=summary.skipped,
     )
-    summary.index_path = str(write_index(index_root, manifest, all_nodes, vectors, bm25, sentence_vectors))
+    summary.index_path = store.write(manifest, all_nodes, vectors, terms, sentence_vectors)
     summary.chunks, summary.embedded, summary.reused = len(all_nodes), computed, len(all_nodes) - computed
     summary.sentences, summary.sentences_embedded = len(sentences), sentences_computed
     summary.seconds = time.perf_counter() - started

@@ -1,4 +1,4 @@
-"""`rag` command line: ingest, search, ask, eval, bench, train-reader."""
+"""`rag` command line: ingest, search, ask, eval, train, bench, db."""
 
 from __future__ import annotations
 
@@ -12,19 +12,28 @@ from rag.config import corpus_dir, index_dir
 
 
 def _index_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--index", type=Path, default=index_dir(), help="index directory (default: %(default)s)")
+    parser.add_argument("--index", type=Path, help=f"index directory of the embedded store (default: {index_dir()})")
+    parser.add_argument(
+        "--store", help="index directory or postgresql://… URL (default: $SEISAKU_QA_STORE, else the index directory)"
+    )
 
 
-def _load_qa(index: Path, build_if_missing: bool = False):
+def _store(args: argparse.Namespace):
+    """The store the arguments name: --store, else --index, else $SEISAKU_QA_STORE, else ./index."""
+    from rag.store import open_store
+
+    return open_store(args.store or args.index)
+
+
+def _load_qa(store, build_if_missing: bool = False):
     from ingest.pipeline import ingest, stale_reason
     from rag.qa import PolicyQA
-    from rag.store import POINTER
 
-    if build_if_missing and not (index / POINTER).exists():
-        print(f"no index at {index}: building it from {corpus_dir()}/ ...", file=sys.stderr)
-        for line in ingest([corpus_dir()], index).lines():
+    if build_if_missing and store.current() is None:
+        print(f"no index in {store.location}: building it from {corpus_dir()}/ ...", file=sys.stderr)
+        for line in ingest([corpus_dir()], store).lines():
             print(line, file=sys.stderr)
-    qa = PolicyQA.load(index)
+    qa = PolicyQA.load(store=store)
     if stale := stale_reason(qa.index.manifest):
         print(f"warning: index is stale ({stale}): run `rag ingest`", file=sys.stderr)
     return qa
@@ -34,13 +43,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.pipeline import IngestConfig, ingest
 
     config = IngestConfig(embedder=args.embedder, max_chars=args.max_chars)
-    summary = ingest(args.paths or [corpus_dir()], args.index, config, rebuild=args.rebuild)
+    summary = ingest(args.paths or [corpus_dir()], _store(args), config, rebuild=args.rebuild)
     print("\n".join(summary.lines()))
     return 0 if summary.files else 1
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    qa = _load_qa(args.index, build_if_missing=True)
+    qa = _load_qa(_store(args), build_if_missing=True)
     for rank, hit in enumerate(qa.retrieve(args.query, k=args.k, docs=args.doc), 1):
         meta = hit.node.metadata
         print(f"{rank:2d}. {hit.score:.4f}  {meta['doc']}  lines {meta['line_start']}-{meta['line_end']}")
@@ -90,7 +99,7 @@ def _print_answer(answer, streamed: bool = False) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    qa = _load_qa(args.index, build_if_missing=True)
+    qa = _load_qa(_store(args), build_if_missing=True)
     generator = _generator(args, qa)
     stream = generator is not None and not args.json
 
@@ -115,7 +124,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     questions = load_questions(args.questions)
     if args.limit:
         questions = questions[: args.limit]
-    qa = _load_qa(args.index, build_if_missing=True)
+    qa = _load_qa(_store(args), build_if_missing=True)
     rows = run_questions(PolicyQASystem(qa, generator=_generator(args, qa)), questions)
     args.out.mkdir(parents=True, exist_ok=True)
     write_results(rows, args.out / "results.jsonl")
@@ -184,14 +193,14 @@ def cmd_import_squad(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from eval.bench import main as bench_main
 
-    return bench_main(scale=args.scale)
+    return bench_main(scales=[int(x) for x in args.scale.split(",") if x.strip()])
 
 
 def cmd_load(args: argparse.Namespace) -> int:
     from eval.data import load_questions
     from eval.load import run_load
 
-    qa = _load_qa(args.index, build_if_missing=True)
+    qa = _load_qa(_store(args), build_if_missing=True)
     questions = [q.question for q in load_questions(args.questions)]
     for think in args.think:
         print("\n".join(run_load(qa, questions, args.users, args.seconds, think).lines()) + "\n")
@@ -207,6 +216,23 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     config = TrainConfig(steps=args.steps, trainable_layers=args.trainable_layers, seed=args.seed)
     train(args.jsquad, args.out, config, args.max_minutes, args.eval_questions, resume=not args.restart)
+    return 0
+
+
+def cmd_db_init(args: argparse.Namespace) -> int:
+    from ingest.pipeline import copy_vectors
+    from rag.store import open_store
+    from rag.store.postgres import PostgresStore
+
+    store = _store(args)
+    if not isinstance(store, PostgresStore):
+        print("error: `rag db init` needs --store postgresql://… (or $SEISAKU_QA_STORE)", file=sys.stderr)
+        return 2
+    before, after = store.init_schema()
+    print(f"{store.location}: schema version {after}" + (" (up to date)" if before == after else f" (was {before})"))
+    if args.import_vectors:
+        n = copy_vectors(open_store(args.import_vectors).read(), store)
+        print(f"imported {n} vectors from {args.import_vectors} into the shared cache")
     return 0
 
 
@@ -288,8 +314,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
     p.set_defaults(func=cmd_train_reader)
 
+    p = sub.add_parser("db", help="PostgreSQL store administration")
+    db = p.add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("init", help="create or migrate the schema (run once per database, and after upgrades)")
+    p.add_argument("--import-vectors", help="an embedded index directory whose vectors to reuse (no re-embedding)")
+    _index_arg(p)
+    p.set_defaults(func=cmd_db_init)
+
     p = sub.add_parser("bench", help="speed and memory benchmark")
-    p.add_argument("--scale", type=int, default=100, help="corpus multiple for the large-corpus run")
+    p.add_argument(
+        "--scale", default="100", help="corpus multiples, e.g. 1,100,1000: FAISS flat vs HNSW rows; the largest also "
+        "gets the large-corpus latency run (default: %(default)s)"
+    )  # fmt: skip
     p.set_defaults(func=cmd_bench)
     return parser
 

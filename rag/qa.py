@@ -11,8 +11,7 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from rag import config
-from rag.answer import NOT_FOUND, Answer, Citation, citation_for, cited_text, compose, idf_from_bm25
+from rag.answer import NOT_FOUND, Answer, Citation, citation_for, cited_text, compose
 from rag.candidates import PASSAGES, Candidate, candidates
 from rag.decide import Decider, default_decider
 from rag.embedders import load_embedder
@@ -24,8 +23,9 @@ from rag.outline import OutlineAnswerer
 from rag.query import Turn, resolve_followup, split_asks
 from rag.rerank import CrossEncoderReranker, reranker_from_env
 from rag.retrieve import HybridRetriever, Retrieval
-from rag.store import IndexLoadError, StoredIndex, read_index
+from rag.store import IndexLoadError, IndexSnapshot, Store, is_database_url, open_store
 from rag.text import Tokenizer, default_tokenizer, has_japanese, normalize
+from rag.threads import set_threads
 
 MAX_QUESTION_CHARS = 2000
 MIN_CROSS_LANGUAGE_COSINE = 0.86  # an English question is answered only by a sentence this close in meaning
@@ -71,7 +71,7 @@ class PolicyQA:
 
     def __init__(
         self,
-        index: StoredIndex,
+        index: IndexSnapshot,
         embedder: BaseEmbedding,
         tokenizer: Tokenizer | None = None,
         reranker: CrossEncoderReranker | None = None,
@@ -80,7 +80,7 @@ class PolicyQA:
         self.index = index
         self.tokenizer = tokenizer or default_tokenizer()
         self.retriever = HybridRetriever(index, embedder, self.tokenizer, reranker=reranker)
-        self.idf = idf_from_bm25(index.bm25)
+        self.idf = index.idf()
         self._node_by_id = {node.node_id: node for node in index.nodes}
         self._sentences_of: dict[str, list[tuple[int, int, int]]] = {}  # node id -> (start, end, vector row)
         for row, (node_row, start, end) in enumerate(index.sentence_spans):
@@ -102,12 +102,19 @@ class PolicyQA:
         index_dir: str | Path | None = None,
         embedder: BaseEmbedding | None = None,
         reranker: CrossEncoderReranker | None = None,
+        store: str | Path | Store | None = None,
+        decider: Decider | None = None,
     ) -> PolicyQA:
-        """Load the index (default `./index`, or $SEISAKU_QA_INDEX) and the embedder it was built with.
+        """Load the live index version and the embedder it was built with.
 
-        A CrossEncoder `reranker` is used when given, or when $SEISAKU_QA_RERANKER names a model.
+        From `store` (a directory, a `postgresql://…` URL or a Store), else `index_dir`, else
+        $SEISAKU_QA_STORE, else `./index` ($SEISAKU_QA_INDEX). A CrossEncoder `reranker` is
+        used when given, or when $SEISAKU_QA_RERANKER names a model.
         """
-        index = read_index(Path(index_dir) if index_dir else config.index_dir())
+        if store is None and index_dir is not None:
+            store = str(index_dir) if is_database_url(str(index_dir)) else Path(index_dir)
+        index = open_store(store).read()
+        set_threads("query")
         if embedder is None:
             embedder = load_embedder(index.manifest.embedder)
         elif embedder.model_name != index.manifest.embedder or getattr(embedder, "dim", None) != index.manifest.dim:
@@ -115,7 +122,7 @@ class PolicyQA:
                 f"embedder {embedder.model_name} does not match the index (built with {index.manifest.embedder}): "
                 f"run `rag ingest --rebuild --embedder ...`"
             )
-        return cls(index, embedder, reranker=reranker or reranker_from_env())
+        return cls(index, embedder, reranker=reranker or reranker_from_env(), decider=decider)
 
     def next_node(self, node: TextNode) -> TextNode | None:
         """The chunk that follows `node` in its document (neighbour expansion), if any."""

@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS, e5) and BM25 (fugashi terms), fused by reciprocal rank.
+"""Hybrid retrieval: dense (e5) and BM25 (fugashi terms) rankings from the store, fused by reciprocal rank.
 
 Dense similarity is taken twice: of the query to the whole chunk, and to the
 chunk's best-matching sentence. A 400-character chunk often mixes topics, and
@@ -7,11 +7,14 @@ its one answering sentence is a sharper match than the chunk's average
 
 Exposed as a llama-index `BaseRetriever`, so it drops into query and chat
 engines, and as `search()` for direct use with per-call k and document filter.
+The store (`rag.store`) computes the three rankings, in process (FAISS) or in
+one SQL round trip (PostgreSQL); the fusion is here, the same for both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -19,7 +22,7 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from rag.rerank import RERANK_CANDIDATES, CrossEncoderReranker
-from rag.store import StoredIndex
+from rag.store import IndexSnapshot, Ranking, Rankings
 from rag.text import Tokenizer, has_japanese, normalize
 
 RRF_K = 4  # re-measured with three rankings: MRR@10 0.803 (k=10) -> 0.827 (k=4), 3..5 all within 0.015 on both halves
@@ -49,17 +52,24 @@ class Retrieval:
     hits: list[NodeWithScore]
     signals: list[Signals]
     vector: np.ndarray | None
-    best_sentence_cosine: float  # over the whole corpus
+    best_sentence_cosine: float  # over the whole corpus (the filtered documents, when filtered)
     sentence_cosine_z: float  # how far the best sentence stands out from all sentences
     top_bm25: float
+    sentence_vectors: Any = field(default=None, repr=False)  # the snapshot's, indexable by row lists
+
+    def sentence_cosines(self, rows: list[int]) -> np.ndarray:
+        """The query's cosine to the given sentence vector rows (one fetch for a database store)."""
+        if not rows or self.vector is None or self.sentence_vectors is None:
+            return np.zeros(len(rows), dtype=np.float32)
+        return np.asarray(self.sentence_vectors[rows], dtype=np.float32) @ self.vector
 
 
 class HybridRetriever(BaseRetriever):
-    """Fuses dense and BM25 rankings; thread-safe for concurrent readers."""
+    """Fuses the store's dense and BM25 rankings; thread-safe for concurrent readers."""
 
     def __init__(
         self,
-        index: StoredIndex,
+        index: IndexSnapshot,
         embedder: BaseEmbedding,
         tokenizer: Tokenizer,
         similarity_top_k: int = 5,
@@ -73,46 +83,30 @@ class HybridRetriever(BaseRetriever):
         self.tokenizer = tokenizer
         self.similarity_top_k = similarity_top_k
         self.docs = docs
-        self._doc_of = np.array([n.metadata["doc"] for n in index.nodes])
         self.sentence_vectors = index.sentence_vectors()
-        rows = np.array([row for row, _, _ in index.sentence_spans], dtype=np.int64)
-        # sentences are stored node by node: each node's run starts where its row first appears
-        self._sentence_nodes, self._sentence_starts = np.unique(rows, return_index=True)
-        self._vocab = index.bm25.vocab_dict
 
     # llama-index entry point
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return self.search(query_bundle.query_str, self.similarity_top_k, self.docs)
 
-    def _mask(self, docs: list[str] | None) -> np.ndarray | None:
-        return None if not docs else np.isin(self._doc_of, list(docs))
-
     def query_vector(self, query: str) -> np.ndarray:
         return np.asarray(self.embedder.get_query_embedding(query), dtype=np.float32)
 
-    def dense_scores(self, vector: np.ndarray) -> np.ndarray:
-        """Cosine similarity of the query vector to every chunk (exact search; the corpus is small)."""
-        n = self.index.dense.ntotal
-        scores, ids = self.index.dense.search(vector[None, :], n)
-        out = np.full(n, -1.0, dtype=np.float32)
-        valid = ids[0] >= 0
-        out[ids[0][valid]] = scores[0][valid]
-        return out
-
-    def sentence_scores(self, similarities: np.ndarray) -> np.ndarray:
-        """Per chunk, the query's cosine similarity to the chunk's closest sentence (from all sentences' cosines)."""
-        out = np.full(len(self.index.nodes), -1.0, dtype=np.float32)
-        if len(self._sentence_nodes):
-            out[self._sentence_nodes] = np.maximum.reduceat(similarities, self._sentence_starts)
-        return out
-
     def query_terms(self, query: str) -> list[str]:
-        return [t for t in self.tokenizer.query_terms(query) if t in self._vocab]
+        return [t for t in self.tokenizer.query_terms(query) if self.index.has_term(t)]
 
-    def bm25_scores(self, terms: list[str]) -> np.ndarray:
-        if not terms:
-            return np.zeros(len(self.index.nodes), dtype=np.float32)
-        return np.asarray(self.index.bm25.get_scores(terms), dtype=np.float32)
+    def rankings(
+        self, vector: np.ndarray, query: str, docs: list[str] | None = None
+    ) -> tuple[Rankings, list[tuple[Ranking, float]]]:
+        """The store's rankings of a normalized query (and its vector), and (ranking, RRF weight) pairs to fuse."""
+        if has_japanese(query):
+            rankings = self.index.rankings(vector, self.query_terms(query), docs, CANDIDATES)
+            weighted = [(rankings.chunk, CHUNK_WEIGHT), (rankings.sentence, SENTENCE_WEIGHT)]
+            weighted.append((rankings.lexical, BM25_WEIGHT))
+        else:  # English etc.: its words match only stray Latin text in the corpus, so BM25 is noise
+            rankings = self.index.rankings(vector, None, docs, CANDIDATES)
+            weighted = [(rankings.chunk, 0.5), (rankings.sentence, 0.5)]
+        return rankings, weighted
 
     def search(self, query: str, k: int = 5, docs: list[str] | None = None) -> list[NodeWithScore]:
         """Top-k chunks for `query`, optionally only from the named documents."""
@@ -125,26 +119,10 @@ class HybridRetriever(BaseRetriever):
         if n == 0 or not query:
             return Retrieval([], [], None, 0.0, 0.0, 0.0)
         vector = self.query_vector(query)
-        all_sentences = self.sentence_vectors @ vector if len(self.sentence_vectors) else np.zeros(1, np.float32)
-        chunks, sentences = self.dense_scores(vector), self.sentence_scores(all_sentences)
-        # (scores, RRF weight, rank only chunks that match at all)
-        japanese = has_japanese(query)
-        bm25 = self.bm25_scores(self.query_terms(query)) if japanese else np.zeros(n, dtype=np.float32)
-        if japanese:
-            rankings = [(chunks, CHUNK_WEIGHT, False), (sentences, SENTENCE_WEIGHT, False), (bm25, BM25_WEIGHT, True)]
-        else:  # English etc.: its words match only stray Latin text in the corpus, so BM25 is noise
-            rankings = [(chunks, 0.5, False), (sentences, 0.5, False)]
-        mask = self._mask(docs)
+        rankings, weighted = self.rankings(vector, query, docs)
         fused = np.zeros(n, dtype=np.float64)
-        ranks = np.full((3, n), CANDIDATES, dtype=np.int64)
-        for which, (scores, weight, matching_only) in enumerate(rankings):
-            ranked = np.argsort(-scores, kind="stable")
-            if mask is not None:
-                ranked = ranked[mask[ranked]]
-            if matching_only:
-                ranked = ranked[scores[ranked] > 0]
-            ranked = ranked[:CANDIDATES]
-            ranks[which, ranked] = np.arange(len(ranked))
+        for ranking, weight in weighted:
+            ranked = ranking.rows[:CANDIDATES]
             fused[ranked] += weight / (RRF_K + np.arange(1, len(ranked) + 1))
         keep = max(k, RERANK_CANDIDATES) if self.reranker else k
         order = [int(i) for i in np.argsort(-fused, kind="stable")[:keep] if fused[i] > 0]
@@ -153,10 +131,29 @@ class HybridRetriever(BaseRetriever):
             hits = self.reranker.rerank(query, hits, k)
             row_of = {node.node_id: row for row, node in enumerate(self.index.nodes)}
             order = [row_of[h.node.node_id] for h in hits]
-        signals = [
-            Signals(float(chunks[i]), float(sentences[i]), float(bm25[i]), *(int(r) for r in ranks[:, i]))
-            for i in order
-        ]
-        best = float(all_sentences.max())
-        z = (best - float(all_sentences.mean())) / (float(all_sentences.std()) or 1.0)
-        return Retrieval(hits, signals, vector, best, z, float(bm25.max()))
+        signals = self._signals(vector, query, rankings, order)
+        best = float(rankings.sentence.scores[0]) if len(rankings.sentence) else 0.0
+        mean, std = self.index.sentence_cosine_stats(vector)
+        z = (best - mean) / (std or 1.0) if len(rankings.sentence) else 0.0
+        top_bm25 = float(rankings.lexical.scores[0]) if rankings.lexical is not None and len(rankings.lexical) else 0.0
+        return Retrieval(hits, signals, vector, best, z, top_bm25, self.sentence_vectors)
+
+    def _signals(self, vector: np.ndarray, query: str, rankings: Rankings, order: list[int]) -> list[Signals]:
+        """Each hit's score and rank in each ranking; a score a ranking did not reach is asked of the store."""
+        lexical = rankings.lexical or Ranking.empty()
+        views = [rankings.chunk, rankings.sentence, lexical]
+        found = [dict(zip(r.rows.tolist(), zip(r.scores.tolist(), range(len(r))))) for r in views]
+        missing = [row for row in order if any(row not in f for f in found[: 3 if rankings.lexical else 2])]
+        exact: dict[int, tuple[float, float, float]] = {}
+        if missing:
+            terms = self.query_terms(query) if rankings.lexical is not None else []
+            exact = dict(zip(missing, zip(*(s.tolist() for s in self.index.scores_of(vector, terms, missing)))))
+        out = []
+        for row in order:
+            scores, ranks = [], []
+            for which, f in enumerate(found):
+                score, rank = f.get(row, (None, CANDIDATES))
+                scores.append(score if score is not None else (exact[row][which] if row in exact else 0.0))
+                ranks.append(rank)
+            out.append(Signals(*(float(s) for s in scores), *(int(r) for r in ranks)))
+        return out

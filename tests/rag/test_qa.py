@@ -8,7 +8,12 @@ from eval.data import load_questions
 from eval.metrics import contains_evidence
 from rag.answer import NOT_FOUND
 from rag.qa import MAX_QUESTION_CHARS, QueryError
-from tests.conftest import CORPUS, QUESTIONS
+from tests.conftest import CORPUS, QUESTIONS, both_stores
+
+
+@pytest.fixture(params=["faiss", "postgres"], scope="module")
+def qa(request):
+    return both_stores(request)
 
 
 def test_answers_cite_passages_that_contain_their_evidence(qa):

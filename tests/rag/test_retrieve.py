@@ -10,7 +10,12 @@ from llama_index.core.response_synthesizers.no_text import NoText
 
 from eval.data import load_questions
 from eval.metrics import recall_at_k
-from tests.conftest import QUESTIONS
+from tests.conftest import QUESTIONS, both_stores
+
+
+@pytest.fixture(params=["faiss", "postgres"], scope="module")
+def qa(request):
+    return both_stores(request)
 
 
 def retrieved(qa, question: str, k: int = 5, docs=None) -> list[dict]:
@@ -25,20 +30,21 @@ def test_eval_set_evidence_is_retrieved_for_most_questions(qa):
     assert sum(found) / len(found) >= 0.85
 
 
-def test_sentence_score_is_the_best_sentence_of_each_chunk(qa):
+def test_sentence_score_is_the_best_sentence_of_each_chunk(faiss_qa):
+    qa = faiss_qa  # the database store does not hold every score in process
     from rag.store import node_sentences
     from rag.text import sentence_spans
 
     retriever = qa.retriever
     vector = retriever.query_vector("事業継続計画をあらかじめ策定する")
-    scores = retriever.sentence_scores(retriever.sentence_vectors @ vector)
+    scores = qa.index.sentence_scores(vector)
     best = int(np.argmax(scores))
     text = qa.index.nodes[best].get_content()
     assert any("事業継続計画をあらかじめ策定する" in text[s:e] for s, e in sentence_spans(text))
     rows = [row for row, _, _ in node_sentences(qa.index.nodes)]
     own = qa.index.sentence_vectors()[[i for i, row in enumerate(rows) if row == best]] @ vector
     assert scores[best] == pytest.approx(float(own.max()), abs=1e-5)
-    assert scores[best] > float(retriever.dense_scores(vector)[best])  # one sentence is a sharper match
+    assert scores[best] > float(qa.index.dense_scores(vector)[best])  # one sentence is a sharper match
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,232 @@
+"""The store interface: what ingest writes and what retrieval reads, whichever backend holds it.
+
+A store holds versions of the index; one is live. Ingest writes a complete new
+version and makes it live in one step; a reader opens one version (a snapshot)
+and keeps reading it, so it sees the old corpus or the new one, never a mix.
+
+A snapshot gives the query side the chunks (as llama-index nodes), the three
+rankings that `rag.retrieve` fuses (dense chunk, dense best sentence per chunk,
+lexical) as node rows with scores, the sentence vectors of given rows, and the
+term statistics the answer side weighs words by.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePath
+from typing import Any
+
+import numpy as np
+from llama_index.core.schema import TextNode
+
+from rag.text import sentence_spans
+
+FORMAT_VERSION = 2  # 2: sentence vectors
+EMPTY_TERM = "\u0000"  # stands for a chunk with no content words, so every chunk has a length
+
+
+class IndexLoadError(RuntimeError):
+    """The index cannot be used; the message says why and what to run."""
+
+
+class StoreUnavailable(IndexLoadError):
+    """The store's server cannot be reached (after retrying); the message names it, never its credentials."""
+
+
+@dataclass
+class Manifest:
+    embedder: str
+    dim: int
+    chunker: dict[str, Any]
+    tokenizer: str
+    files: dict[str, dict[str, Any]]
+    skipped: dict[str, str] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    created_at: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=2)
+
+
+@dataclass
+class Ranking:
+    """Node rows, best first, with the score each was ranked by."""
+
+    rows: np.ndarray  # int64
+    scores: np.ndarray  # float32
+
+    @classmethod
+    def empty(cls) -> Ranking:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass
+class Rankings:
+    """The three rankings of one query; `lexical` is None when the query was not ranked lexically."""
+
+    chunk: Ranking
+    sentence: Ranking
+    lexical: Ranking | None
+
+
+def node_sentences(nodes: Sequence[TextNode]) -> list[tuple[int, int, int]]:
+    """(node row, start, end) of every sentence, in the order sentence vectors are stored."""
+    return [(row, start, end) for row, node in enumerate(nodes) for start, end in sentence_spans(node.get_content())]
+
+
+def sentence_moments(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, mean outer product) of row vectors in float64, accumulated in blocks (bounded memory)."""
+    dim = vectors.shape[1] if vectors.ndim == 2 else 0
+    mean, second = np.zeros(dim), np.zeros((dim, dim))
+    for start in range(0, len(vectors), 65536):
+        block = np.asarray(vectors[start : start + 65536], dtype=np.float64)
+        mean += block.sum(axis=0)
+        second += block.T @ block
+    count = max(len(vectors), 1)
+    return mean / count, second / count
+
+
+def lines_of_span(line_runs: list[list[int]], start: int, end: int) -> tuple[int, int]:
+    """Source line span (from a node's `line_runs` metadata) of chunk characters [start, end)."""
+    first = last = line_runs[0][1]
+    for offset, line in line_runs:
+        if offset <= start:
+            first = line
+        if offset < end:
+            last = line
+    return first, max(first, last)
+
+
+def bm25_idf(df: int, n_docs: int) -> float:
+    """The Lucene BM25 idf (what bm25s ranks by), also the answer side's term weight."""
+    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+class IndexSnapshot(ABC):
+    """One version of the index, read-only; safe to share across threads."""
+
+    manifest: Manifest
+    nodes: list[TextNode]
+    sentence_spans: list[tuple[int, int, int]]  # (node row, start, end) of each sentence vector row
+    path: PurePath  # where the version lives; `.name` is the version id
+
+    @property
+    @abstractmethod
+    def version(self) -> str:
+        """The version id (changes with every ingest that changed something)."""
+
+    @abstractmethod
+    def rankings(self, vector: np.ndarray, terms: list[str] | None, docs: list[str] | None, n: int) -> Rankings:
+        """Top `n` rows of each ranking for a query vector and (if not None) its lexical terms.
+
+        Only chunks of `docs` (file names) when given; the lexical ranking holds only
+        chunks that match a term. Ties are broken by row, as a stable sort would.
+        """
+
+    @abstractmethod
+    def scores_of(
+        self, vector: np.ndarray, terms: list[str], rows: list[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact (chunk cosine, best-sentence cosine, lexical score) of the given rows.
+
+        The signals of a hit that one ranking did not reach in its top `n`.
+        """
+
+    @abstractmethod
+    def sentence_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean sentence vector, mean outer product of sentence vectors), float64; see `sentence_moments`."""
+
+    def sentence_cosine_stats(self, vector: np.ndarray) -> tuple[float, float]:
+        """Mean and standard deviation of the query's cosine over every sentence, exactly.
+
+        From the sentence vectors' first two moments: O(d²) per query whatever the
+        corpus size, so a database store need not hold or scan every sentence.
+        """
+        mean, second = self.sentence_moments()
+        q = vector.astype(np.float64)
+        m = float(mean @ q)
+        return m, math.sqrt(max(float(q @ second @ q) - m * m, 0.0))
+
+    @abstractmethod
+    def sentence_vectors(self) -> Any:
+        """Sentence vectors indexable by row lists (`vectors[[3, 4]]` → array), in `sentence_spans` order."""
+
+    @abstractmethod
+    def vectors(self) -> np.ndarray:
+        """Every chunk vector in row order (ingest's cache, benchmarks)."""
+
+    @abstractmethod
+    def document_frequencies(self) -> tuple[dict[str, int], int]:
+        """(term → number of chunks containing it, number of chunks) as the lexical ranking counts them."""
+
+    def has_term(self, term: str) -> bool:
+        return term in self._vocabulary()
+
+    def _vocabulary(self) -> dict[str, int]:
+        cached = self.__dict__.get("_df")
+        if cached is None:
+            cached = self.__dict__["_df"] = self.document_frequencies()[0]
+        return cached
+
+    def idf(self) -> dict[str, float]:
+        """Term weights from the document frequencies (no re-tokenizing at load)."""
+        df, n_docs = self.document_frequencies()
+        n_docs = max(n_docs, 1)
+        return {term: bm25_idf(count, n_docs) for term, count in df.items()}
+
+
+class Store(ABC):
+    """Where the versions live: a directory of files, or a database."""
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where, for messages: never includes credentials."""
+
+    @abstractmethod
+    def current(self) -> str | None:
+        """The live version id, or None when nothing was ingested yet (cheap: for cache keys)."""
+
+    @abstractmethod
+    def read(self) -> IndexSnapshot:
+        """The live version; IndexLoadError naming the fix when there is none or it is damaged."""
+
+    @abstractmethod
+    def lock(self) -> AbstractContextManager[None]:
+        """Held by an ingest from reading the previous version to making the new one live."""
+
+    @abstractmethod
+    def cached_vectors(self, embedder: str, keys: list[str]) -> dict[str, np.ndarray]:
+        """Vectors this store already holds for these content hashes (embedded by `embedder`).
+
+        Items set on the returned dict may be stored for other ingests at once (call `flush` if it has one).
+        """
+
+    @abstractmethod
+    def write(
+        self,
+        manifest: Manifest,
+        nodes: list[TextNode],
+        vectors: np.ndarray,
+        terms: list[list[str]],
+        sentence_vectors: np.ndarray,
+    ) -> str:
+        """Write a complete new version (chunk vectors, per-chunk terms, sentence vectors) and make it live.
+
+        Returns where it was written, for messages.
+        """
+
+    shares_vectors = False  # True: `cached_vectors` finds every vector any ingest stored, not just the live ones
+
+    def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
+        return None

@@ -1,0 +1,114 @@
+"""The PostgreSQL schema, created and migrated by `rag db init`, its version recorded in the database.
+
+Each migration is applied once, in order, in one transaction, under an advisory
+lock so two `rag db init` at once do not race. Per-version rows (chunks,
+sentences, postings) live in list partitions by version id: a new version is
+loaded and indexed in its own partitions, attached, then made live by one
+UPDATE of `live`; an old version is dropped as whole partitions.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 2
+MIGRATION_LOCK = 0x5E15A17  # pg_advisory_xact_lock key for migrations
+DIM = 384  # vector(384): the bundled e5-small; another dimension needs its own schema
+
+MIGRATIONS: dict[int, str] = {
+    1: f"""
+CREATE EXTENSION IF NOT EXISTS vector;
+
+CREATE TABLE seisaku_schema (
+    version int PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- every version an ingest started; state building -> live -> retired
+CREATE TABLE versions (
+    id text PRIMARY KEY,
+    state text NOT NULL DEFAULT 'building' CHECK (state IN ('building', 'live', 'retired')),
+    manifest jsonb NOT NULL,
+    n_chunks int NOT NULL DEFAULT 0,
+    total_len bigint NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    live_at timestamptz
+);
+
+-- the one live version: switching it is one UPDATE in one transaction
+CREATE TABLE live (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    version text REFERENCES versions (id)
+);
+INSERT INTO live (one, version) VALUES (true, NULL);
+
+CREATE TABLE documents (
+    version text NOT NULL REFERENCES versions (id) ON DELETE CASCADE,
+    name text NOT NULL,
+    title text NOT NULL DEFAULT '',
+    sha256 text NOT NULL DEFAULT '',
+    info jsonb NOT NULL,
+    PRIMARY KEY (version, name)
+);
+
+CREATE TABLE chunks (
+    version text NOT NULL,
+    row int NOT NULL,
+    node_id text NOT NULL,
+    doc text NOT NULL,
+    content_hash text NOT NULL,
+    node jsonb NOT NULL,
+    embedding vector({DIM}) NOT NULL,
+    PRIMARY KEY (version, row)
+) PARTITION BY LIST (version);
+CREATE INDEX chunks_embedding ON chunks USING hnsw (embedding vector_ip_ops);
+CREATE INDEX chunks_doc ON chunks (version, doc);
+
+CREATE TABLE sentences (
+    version text NOT NULL,
+    row int NOT NULL,
+    node_row int NOT NULL,
+    doc text NOT NULL,
+    span_start int NOT NULL,
+    span_end int NOT NULL,
+    embedding vector({DIM}) NOT NULL,
+    PRIMARY KEY (version, row)
+) PARTITION BY LIST (version);
+CREATE INDEX sentences_embedding ON sentences USING hnsw (embedding vector_ip_ops);
+CREATE INDEX sentences_doc ON sentences (version, doc);
+
+-- BM25 postings: the per-(term, chunk) score bm25s would compute, so a query sums them in SQL
+CREATE TABLE postings (
+    version text NOT NULL,
+    term text NOT NULL,
+    row int NOT NULL,
+    doc text NOT NULL,
+    tf int NOT NULL,
+    score real NOT NULL,
+    PRIMARY KEY (version, term, row)
+) PARTITION BY LIST (version);
+
+-- term statistics (document frequency) per version, for idf
+CREATE TABLE terms (
+    version text NOT NULL REFERENCES versions (id) ON DELETE CASCADE,
+    term text NOT NULL,
+    df int NOT NULL,
+    PRIMARY KEY (version, term)
+);
+
+-- vectors by (embedder, hash of the embedded text), shared by every ingest and worker
+CREATE TABLE embeddings (
+    embedder text NOT NULL,
+    content_hash text NOT NULL,
+    embedding vector({DIM}) NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (embedder, content_hash)
+);
+""",
+    # 2: the sentence vectors' moments (a query's cosine mean/std over all sentences without scanning them),
+    #    and sentences by chunk (a hit's best sentence without scanning its version)
+    2: """
+ALTER TABLE versions ADD COLUMN sentence_moments bytea;
+CREATE INDEX sentences_node ON sentences (version, node_row);
+""",
+}
+
+PARTITIONED = ("chunks", "sentences", "postings")

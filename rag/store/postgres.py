@@ -1,0 +1,654 @@
+"""The PostgreSQL + pgvector store: the index in a database that several app servers and workers share.
+
+A version's chunks, sentences and BM25 postings are loaded into their own
+partitions (`rag.store.pg_schema`) with HNSW indexes, attached, and made live by
+one UPDATE, so a reader bound to a version never sees a mix. The three rankings
+of a query come back in one round trip: HNSW over chunk vectors, HNSW over
+sentence vectors grouped to their chunk's best, and BM25 summed in SQL from the
+per-(term, chunk) scores bm25s would compute (so it ranks exactly as the
+embedded store does). Vectors are cached by (embedder, content hash) in a table
+every ingest shares, so nothing is embedded twice.
+
+Credentials come only from the URL (or libpq's PG* variables and ~/.pgpass);
+messages name the server by `location`, which leaves the password out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import PurePath
+from typing import Any, TypeVar
+
+import numpy as np
+import psycopg
+from llama_index.core.schema import TextNode
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from rag.store.base import (
+    EMPTY_TERM,
+    FORMAT_VERSION,
+    IndexLoadError,
+    IndexSnapshot,
+    Manifest,
+    Ranking,
+    Rankings,
+    Store,
+    StoreUnavailable,
+    node_sentences,
+    sentence_moments,
+)
+from rag.store.pg_schema import DIM, MIGRATION_LOCK, MIGRATIONS, PARTITIONED, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+INGEST_LOCK = 0x5E15A18  # pg_advisory_lock key held by an ingest (one at a time per database)
+KEEP_OLD_VERSIONS = 1  # readers bound to the previous version may still be querying it
+RETRIES = 3  # attempts on a lost connection before StoreUnavailable
+EF_SEARCH = 400  # HNSW candidate list: at least the rows a ranking asks for
+MAX_SENTENCE_ROWS = 1000  # pgvector's ef_search limit
+
+
+def redact(url: str) -> str:
+    """The URL without its password (and without query parameters, which may hold one)."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    host = info.get("host", "") or "localhost"
+    port = f":{info['port']}" if info.get("port") else ""
+    user = f"{info['user']}@" if info.get("user") else ""
+    return f"postgresql://{user}{host}{port}/{info.get('dbname', '')}"
+
+
+def _new_version_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def _partition(table: str, version: str) -> sql.Identifier:
+    return sql.Identifier(f"{table}_{re.sub(r'[^0-9a-z]', '_', version.lower())}")
+
+
+class PostgresStore(Store):
+    """A connection pool to one database holding the seisaku-qa schema."""
+
+    shares_vectors = True
+    _shared: dict[tuple[int, str], PostgresStore] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(self, url: str, max_size: int | None = None, timeout: float | None = None) -> None:
+        self.url = url
+        self.timeout = timeout or float(os.environ.get("SEISAKU_QA_PG_TIMEOUT", "10"))
+        self._location = redact(url)
+        size = max_size or int(os.environ.get("SEISAKU_QA_PG_POOL", "4"))
+        self.pool = self._new_pool(size)
+        self._opened = False
+        self._open_lock = threading.Lock()
+
+    def _new_pool(self, size: int) -> ConnectionPool:
+        return ConnectionPool(
+            self.url, min_size=1, max_size=size, kwargs={"autocommit": True}, configure=self._configure, open=False
+        )
+
+    @classmethod
+    def shared(cls, url: str) -> PostgresStore:
+        """One store (one pool) per URL and process: every PolicyQA and ingest in a process shares it."""
+        key = (os.getpid(), url)
+        with cls._shared_lock:
+            store = cls._shared.get(key)
+            if store is None:
+                store = cls._shared[key] = cls(url)
+            return store
+
+    @property
+    def location(self) -> str:
+        return self._location
+
+    @staticmethod
+    def _configure(conn: psycopg.Connection) -> None:
+        try:
+            from pgvector.psycopg import register_vector
+
+            register_vector(conn)
+        except psycopg.ProgrammingError:  # no vector extension yet: only `rag db init` can run
+            pass
+        if _has_vector(conn):
+            conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
+
+    # connections, retried
+
+    def run(self, work: Callable[[psycopg.Connection], T], retry: bool = True) -> T:
+        """`work(conn)` on a pooled connection; a lost connection is retried (if `retry`), then reported clearly."""
+        with self._open_lock:
+            if not self._opened:
+                self.pool.open(wait=False)
+                self._opened = True
+        last: Exception | None = None
+        for attempt in range(RETRIES):
+            try:
+                with self.pool.connection(timeout=self.timeout) as conn:
+                    return work(conn)
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                if isinstance(exc, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable):
+                    raise
+                last = exc
+                if not retry:
+                    break
+                log.warning("PostgreSQL at %s: %s (try %d/%d)", self.location, _reason(exc), attempt + 1, RETRIES)
+                self.pool.check()  # drop connections that died with the server
+                time.sleep(0.2 * 2**attempt)
+        reason = self._probe() if isinstance(last, PoolTimeout) else _reason(last)
+        raise StoreUnavailable(
+            f"PostgreSQL at {self.location} is unreachable ({reason}): "
+            "check that the server is up and the URL in --store / $SEISAKU_QA_STORE"
+        ) from last
+
+    def _probe(self) -> str:
+        """Why a connection cannot be made (the pool only says it timed out)."""
+        try:
+            psycopg.connect(self.url, connect_timeout=max(1, int(self.timeout))).close()
+        except psycopg.Error as exc:
+            return _reason(exc)
+        return f"no free connection within {self.timeout:g} s"
+
+    def close(self) -> None:
+        self.pool.close()
+        with self._shared_lock:
+            for key, store in list(self._shared.items()):
+                if store is self:
+                    del self._shared[key]
+
+    # schema
+
+    def init_schema(self) -> tuple[int, int]:
+        """Create or migrate the schema; returns (version before, version after)."""
+
+        def migrate(conn: psycopg.Connection) -> tuple[int, int]:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                before = _schema_version(conn)
+                if before > SCHEMA_VERSION:
+                    raise IndexLoadError(
+                        f"database at {self.location} has schema {before}, newer than this seisaku-qa "
+                        f"({SCHEMA_VERSION}): upgrade seisaku-qa"
+                    )
+                for version in range(before + 1, SCHEMA_VERSION + 1):
+                    conn.execute(MIGRATIONS[version])
+                    conn.execute("INSERT INTO seisaku_schema (version) VALUES (%s)", (version,))
+            return before, SCHEMA_VERSION
+
+        result = self.run(migrate)
+        self.pool.close()  # connections configured before the extension existed lack the vector type
+        self.pool = self._new_pool(self.pool.max_size)
+        self._opened = False
+        return result
+
+    def check_schema(self, conn: psycopg.Connection) -> None:
+        version = _schema_version(conn)
+        if version == 0:
+            raise IndexLoadError(f"no seisaku-qa schema in {self.location}: run `rag db init --store URL`")
+        if version > SCHEMA_VERSION:
+            raise IndexLoadError(
+                f"database at {self.location} has schema {version}, newer than this seisaku-qa: upgrade seisaku-qa"
+            )
+        if version < SCHEMA_VERSION:
+            raise IndexLoadError(f"database at {self.location} has old schema {version}: run `rag db init`")
+
+    # versions
+
+    def current(self) -> str | None:
+        def live(conn: psycopg.Connection) -> str | None:
+            if _schema_version(conn) == 0:
+                return None
+            row = conn.execute("SELECT version FROM live").fetchone()
+            return row[0] if row else None
+
+        return self.run(live)
+
+    def read(self) -> PgSnapshot:
+        def load(conn: psycopg.Connection) -> PgSnapshot:
+            self.check_schema(conn)
+            with conn.transaction():  # the pointer and the rows it names read together
+                row = conn.execute(
+                    "SELECT v.id, v.manifest, v.n_chunks, v.sentence_moments"
+                    " FROM live JOIN versions v ON v.id = live.version"
+                ).fetchone()
+                if row is None:
+                    raise IndexLoadError(f"no index in {self.location}: run `rag ingest --store URL`")
+                version, manifest_data, n_chunks, moments = row
+                nodes = [
+                    TextNode.from_dict(node)
+                    for (node,) in conn.execute("SELECT node FROM chunks WHERE version = %s ORDER BY row", (version,))
+                ]
+                count = conn.execute("SELECT count(*) FROM sentences WHERE version = %s", (version,))
+                (n_sentences,) = count.fetchone()
+            snapshot = PgSnapshot(self, version, _manifest(manifest_data, self.location), nodes, n_sentences, n_chunks)
+            if moments is not None:
+                flat = np.frombuffer(moments, dtype="<f8")
+                snapshot.__dict__["_moments"] = (flat[:DIM], flat[DIM:].reshape(DIM, DIM))
+            return snapshot
+
+        return self.run(load)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """A session advisory lock on its own connection: one ingest at a time per database."""
+        try:
+            conn = psycopg.connect(self.url, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL at {self.location} is unreachable ({_reason(exc)})") from exc
+        try:
+            self.check_schema(conn)
+            conn.execute("SELECT pg_advisory_lock(%s)", (INGEST_LOCK,))
+            yield
+        finally:
+            conn.close()  # ends the session, which releases the lock even if unlocking would fail
+
+    # ingest
+
+    def cached_vectors(self, embedder: str, keys: list[str]) -> dict[str, np.ndarray]:
+        wanted = sorted(set(keys))
+
+        def fetch(conn: psycopg.Connection) -> dict[str, np.ndarray]:
+            rows = conn.execute(
+                "SELECT content_hash, embedding FROM embeddings WHERE embedder = %s AND content_hash = ANY(%s)",
+                (embedder, wanted),
+            )
+            return {key: _array(vector) for key, vector in rows}
+
+        cache = VectorCache(self, embedder)
+        dict.update(cache, self.run(fetch))
+        return cache
+
+    def save_vectors(self, embedder: str, vectors: dict[str, np.ndarray]) -> None:
+        if not vectors:
+            return
+
+        def save(conn: psycopg.Connection) -> None:
+            with conn.transaction():
+                conn.execute("CREATE TEMP TABLE new_embeddings (content_hash text, embedding vector) ON COMMIT DROP")
+                with conn.cursor().copy("COPY new_embeddings FROM STDIN") as copy:
+                    for key, vector in vectors.items():
+                        copy.write_row((key, _vector_text(vector)))
+                conn.execute(
+                    "INSERT INTO embeddings (embedder, content_hash, embedding) "
+                    "SELECT %s, content_hash, embedding FROM new_embeddings ON CONFLICT DO NOTHING",
+                    (embedder,),
+                )
+
+        self.run(save)
+
+    def write(
+        self,
+        manifest: Manifest,
+        nodes: list[TextNode],
+        vectors: np.ndarray,
+        terms: list[list[str]],
+        sentence_vectors: np.ndarray,
+    ) -> str:
+        if manifest.dim != DIM:
+            raise IndexLoadError(f"the PostgreSQL store holds {DIM}-dimensional vectors, not {manifest.dim}")
+        version = _new_version_id()
+        spans = node_sentences(nodes)
+        manifest.created_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        manifest.counts = {"files": len(manifest.files), "chunks": len(nodes), "sentences": len(spans)}
+        postings = _postings(terms)
+        total_len = sum(max(len(t), 1) for t in terms)
+        mean, second = sentence_moments(np.asarray(sentence_vectors, dtype=np.float32).reshape(-1, DIM))
+        moments = np.concatenate([mean, second.ravel()]).astype("<f8").tobytes()
+
+        def load(conn: psycopg.Connection) -> None:
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO versions (id, manifest, n_chunks, total_len, sentence_moments)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (version, Jsonb(_manifest_dict(manifest)), len(nodes), total_len, moments),
+                )
+                with conn.cursor().copy("COPY documents (version, name, title, sha256, info) FROM STDIN") as copy:
+                    for name, info in manifest.files.items():
+                        copy.write_row((version, name, info.get("title", ""), info.get("sha256", ""), Jsonb(info)))
+                with conn.cursor().copy("COPY terms (version, term, df) FROM STDIN") as copy:
+                    for term, rows in postings.items():
+                        copy.write_row((version, term, len(rows)))
+            for table in PARTITIONED:  # loaded as plain tables, indexed, then attached: no reader sees them
+                conn.execute(
+                    sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(
+                        _partition(table, version), sql.Identifier(table)
+                    )
+                )
+            with conn.cursor().copy(
+                sql.SQL("COPY {} (version, row, node_id, doc, content_hash, node, embedding) FROM STDIN").format(
+                    _partition("chunks", version)
+                )
+            ) as copy:
+                for row, (node, vector) in enumerate(zip(nodes, vectors)):
+                    copy.write_row(
+                        (version, row, node.node_id, node.metadata["doc"], node.metadata.get("content_hash", ""),
+                         Jsonb(node.to_dict()), _vector_text(vector))
+                    )  # fmt: skip
+            with conn.cursor().copy(
+                sql.SQL("COPY {} (version, row, node_row, doc, span_start, span_end, embedding) FROM STDIN").format(
+                    _partition("sentences", version)
+                )
+            ) as copy:
+                for row, ((node_row, start, end), vector) in enumerate(zip(spans, sentence_vectors)):
+                    doc = nodes[node_row].metadata["doc"]
+                    copy.write_row((version, row, node_row, doc, start, end, _vector_text(vector)))
+            with conn.cursor().copy(
+                sql.SQL("COPY {} (version, term, row, doc, tf, score) FROM STDIN").format(
+                    _partition("postings", version)
+                )
+            ) as copy:
+                for term, rows in postings.items():
+                    for row, tf, score in rows:
+                        copy.write_row((version, term, row, nodes[row].metadata["doc"], tf, score))
+            for table in PARTITIONED:
+                part = _partition(table, version)
+                if table != "postings":
+                    conn.execute(sql.SQL("CREATE INDEX ON {} USING hnsw (embedding vector_ip_ops)").format(part))
+                    conn.execute(sql.SQL("CREATE INDEX ON {} (version, doc)").format(part))
+                if table == "sentences":
+                    conn.execute(sql.SQL("CREATE INDEX ON {} (version, node_row)").format(part))
+                conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
+                    part, sql.SQL("version, term, row" if table == "postings" else "version, row")))  # fmt: skip
+                conn.execute(sql.SQL("ANALYZE {}").format(part))
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
+                        sql.Identifier(table), part, sql.Literal(version)
+                    )
+                )
+            with conn.transaction():  # the switch: one transaction, so readers see the old version or the new
+                conn.execute("UPDATE versions SET state = 'retired' WHERE state = 'live'")
+                conn.execute("UPDATE versions SET state = 'live', live_at = now() WHERE id = %s", (version,))
+                conn.execute("UPDATE live SET version = %s", (version,))
+
+        try:
+            self.run(load, retry=False)  # not idempotent: a failed load is dropped and the ingest fails
+        except BaseException:
+            self._drop_quietly(version)
+            raise
+        self.prune()
+        return f"{self.location} version {version}"
+
+    def prune(self) -> None:
+        """Drop all but the newest KEEP_OLD_VERSIONS retired versions, and versions an ingest abandoned.
+
+        Called with the ingest lock held, so a version still `building` belongs to a killed ingest.
+        """
+
+        def old(conn: psycopg.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT id FROM versions WHERE state = 'building' OR (state = 'retired' AND id NOT IN "
+                "(SELECT id FROM versions WHERE state = 'retired' ORDER BY live_at DESC NULLS LAST LIMIT %s))",
+                (KEEP_OLD_VERSIONS,),
+            )
+            return [r[0] for r in rows]
+
+        for version in self.run(old):
+            self._drop_quietly(version)
+
+    def _drop_quietly(self, version: str) -> None:
+        def drop(conn: psycopg.Connection) -> None:
+            conn.execute("SET lock_timeout = '5s'")
+            for table in PARTITIONED:
+                part = _partition(table, version)
+                attached = conn.execute(
+                    "SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relname = %s",
+                    (part.as_string(conn).strip('"'),),
+                ).fetchone()
+                if attached:  # CONCURRENTLY: queries on the other partitions go on meanwhile
+                    conn.execute(
+                        sql.SQL("ALTER TABLE {} DETACH PARTITION {} CONCURRENTLY").format(sql.Identifier(table), part)
+                    )
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(part))
+            conn.execute("DELETE FROM versions WHERE id = %s AND state <> 'live'", (version,))
+            conn.execute("RESET lock_timeout")
+
+        try:
+            self.run(drop)
+        except (psycopg.Error, StoreUnavailable) as exc:
+            log.warning("could not drop old version %s yet (%s); the next ingest retries", version, _reason(exc))
+
+
+class VectorCache(dict):
+    """Vectors by content hash; new ones are written to the shared table in batches as they are computed.
+
+    So a killed ingest leaves what it embedded for the rerun (or another worker) to reuse.
+    """
+
+    BATCH = 256
+
+    def __init__(self, store: PostgresStore, embedder: str) -> None:
+        super().__init__()
+        self.store, self.embedder = store, embedder
+        self.pending: dict[str, np.ndarray] = {}
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        super().__setitem__(key, value)
+        self.pending[key] = value
+        if len(self.pending) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, {}
+        self.store.save_vectors(self.embedder, pending)
+
+
+class SentenceRows:
+    """Sentence vectors of a version, fetched by row when asked (the app process does not hold them all)."""
+
+    def __init__(self, store: PostgresStore, version: str, count: int) -> None:
+        self.store, self.version, self.count = store, version, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        wanted = [int(r) for r in np.atleast_1d(np.asarray(rows))]
+
+        def fetch(conn: psycopg.Connection) -> dict[int, np.ndarray]:
+            found = conn.execute(
+                "SELECT row, embedding FROM sentences WHERE version = %s AND row = ANY(%s)", (self.version, wanted)
+            )
+            return {row: _array(vector) for row, vector in found}
+
+        by_row = self.store.run(fetch)
+        return np.vstack([by_row[r] for r in wanted]) if wanted else np.zeros((0, DIM), dtype=np.float32)
+
+
+class PgSnapshot(IndexSnapshot):
+    """One version in the database; nodes are held in process (the answer side reads them), vectors are not."""
+
+    def __init__(
+        self,
+        store: PostgresStore,
+        version: str,
+        manifest: Manifest,
+        nodes: list[TextNode],
+        n_sentences: int,
+        n_chunks: int,
+    ) -> None:
+        self.store, self._version, self.manifest, self.nodes = store, version, manifest, nodes
+        self.sentence_spans = node_sentences(nodes)
+        if not (len(nodes) == n_chunks == manifest.counts.get("chunks", -1)) or not (
+            n_sentences == len(self.sentence_spans) == manifest.counts.get("sentences", -1)
+        ):
+            raise IndexLoadError(
+                f"index version {version} in {store.location} is inconsistent ({len(nodes)} chunks, "
+                f"{n_sentences} sentence vectors for {len(self.sentence_spans)} sentences): run `rag ingest --rebuild`"
+            )
+        self.path = PurePath(store.location, version)
+        self._sentences = SentenceRows(store, version, n_sentences)
+        per_chunk = len(self.sentence_spans) / max(len(nodes), 1)
+        self._sentence_rows = int(min(MAX_SENTENCE_ROWS, max(200, 60 * per_chunk)))
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    def sentence_vectors(self) -> SentenceRows:
+        return self._sentences
+
+    def vectors(self) -> np.ndarray:
+        def fetch(conn: psycopg.Connection) -> np.ndarray:
+            rows = conn.execute("SELECT embedding FROM chunks WHERE version = %s ORDER BY row", (self.version,))
+            return np.array([_array(v) for (v,) in rows]).reshape(-1, DIM)
+
+        return self.store.run(fetch)
+
+    def _exists(self) -> bool:
+        query = "SELECT 1 FROM versions WHERE id = %s"
+        return self.store.run(lambda conn: conn.execute(query, (self.version,)).fetchone()) is not None
+
+    def sentence_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Stored with the version; a version written before schema 2 has them computed once from its rows."""
+        cached = self.__dict__.get("_moments")
+        if cached is None:
+            cached = self.__dict__["_moments"] = sentence_moments(self._sentences[list(range(len(self._sentences)))])
+        return cached
+
+    def scores_of(
+        self, vector: np.ndarray, terms: list[str], rows: list[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        query = """
+            SELECT c.row, -(c.embedding <#> %(q)s::vector),
+                (SELECT max(-(s.embedding <#> %(q)s::vector)) FROM sentences s
+                 WHERE s.version = %(v)s AND s.node_row = c.row),
+                (SELECT coalesce(sum(p.score), 0) FROM postings p
+                 WHERE p.version = %(v)s AND p.row = c.row AND p.term = ANY(%(terms)s::text[]))
+            FROM chunks c WHERE c.version = %(v)s AND c.row = ANY(%(rows)s)
+        """
+        params = {"q": _vector_text(vector), "v": self.version, "rows": [int(r) for r in rows], "terms": list(terms)}
+        found = {row: (c, -1.0 if s is None else s, b) for row, c, s, b in self.store.run(
+            lambda conn: conn.execute(query, params).fetchall())}  # fmt: skip
+        values = np.array([found.get(int(r), (-1.0, -1.0, 0.0)) for r in rows], dtype=np.float32).reshape(-1, 3)
+        return values[:, 0], values[:, 1], values[:, 2]
+
+    def document_frequencies(self) -> tuple[dict[str, int], int]:
+        cached = self.__dict__.get("_frequencies")
+        if cached is None:
+
+            def fetch(conn: psycopg.Connection) -> dict[str, int]:
+                return dict(conn.execute("SELECT term, df FROM terms WHERE version = %s", (self.version,)).fetchall())
+
+            cached = self.__dict__["_frequencies"] = (self.store.run(fetch), len(self.nodes))
+        return cached
+
+    def rankings(self, vector: np.ndarray, terms: list[str] | None, docs: list[str] | None, n: int) -> Rankings:
+        params = {
+            "q": _vector_text(vector),
+            "v": self.version,
+            "n": n,
+            "m": self._sentence_rows,
+            "docs": list(docs) if docs else None,
+            "terms": list(terms or []),
+        }
+        # with a document filter the HNSW graph would be searched before filtering and miss rows:
+        # `+ 0` keeps the planner off it, so the (smaller) filtered set is ranked exactly
+        distance = "(embedding <#> %(q)s::vector) + 0" if docs else "embedding <#> %(q)s::vector"
+        where = "version = %(v)s" + (" AND doc = ANY(%(docs)s)" if docs else "")
+        query = f"""
+            WITH chunk AS (
+                SELECT row, embedding <#> %(q)s::vector AS d FROM chunks WHERE {where} ORDER BY {distance} LIMIT %(n)s
+            ), sentence AS (
+                SELECT node_row, min(d) AS d FROM (
+                    SELECT node_row, embedding <#> %(q)s::vector AS d FROM sentences WHERE {where}
+                    ORDER BY {distance} LIMIT %(m)s
+                ) s GROUP BY node_row
+            ), lexical AS (
+                SELECT p.row, sum(p.score) AS score FROM unnest(%(terms)s::text[]) AS q(term)
+                JOIN postings p ON p.version = %(v)s AND p.term = q.term
+                {"WHERE p.doc = ANY(%(docs)s)" if docs else ""}
+                GROUP BY p.row HAVING sum(p.score) > 0 ORDER BY score DESC, p.row LIMIT %(n)s
+            )
+            SELECT 0, row, -d FROM chunk
+            UNION ALL SELECT 1, node_row, -d FROM sentence
+            UNION ALL SELECT 2, row, score FROM lexical
+        """
+        rows = self.store.run(lambda conn: conn.execute(query, params).fetchall())
+        if not rows and not self._exists():
+            raise IndexLoadError(
+                f"index version {self.version} in {self.store.location} was dropped after newer ones went live: "
+                "reload the index (the app does this by itself)"
+            )
+        out: list[list[tuple[int, float]]] = [[], [], []]
+        for kind, row, score in rows:
+            out[kind].append((row, float(score)))
+
+        def ranking(pairs: list[tuple[int, float]]) -> Ranking:
+            pairs = sorted(pairs, key=lambda p: (-np.float32(p[1]), p[0]))[:n]  # ties by row, as a stable sort
+            return Ranking(
+                np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs], dtype=np.float32)
+            )
+
+        return Rankings(ranking(out[0]), ranking(out[1]), None if terms is None else ranking(out[2]))
+
+
+def _postings(terms: list[list[str]]) -> dict[str, list[tuple[int, int, float]]]:
+    """term → [(chunk row, term frequency, BM25 score)], the scores exactly as bm25s computes them."""
+    from rag.store.faiss import bm25_from_terms
+
+    bm25 = bm25_from_terms(terms)
+    data, indices, indptr = bm25.scores["data"], bm25.scores["indices"], bm25.scores["indptr"]
+    counts = [Counter(t) for t in terms]
+    out = {}
+    for term, col in bm25.vocab_dict.items():
+        if col + 1 >= len(indptr) or term == EMPTY_TERM:  # a chunk without content words matches no query
+            continue
+        span = slice(indptr[col], indptr[col + 1])
+        out[term] = [(int(r), counts[r].get(term, 1), float(s)) for r, s in zip(indices[span], data[span])]
+    return out
+
+
+def _array(vector: Any) -> np.ndarray:
+    """A vector column value as float32 (pgvector's Python type, or its text form)."""
+    if hasattr(vector, "to_numpy"):
+        vector = vector.to_numpy()
+    elif isinstance(vector, str):
+        vector = [float(x) for x in vector.strip("[]").split(",")]
+    return np.asarray(vector, dtype=np.float32)
+
+
+def _vector_text(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.8g}" for x in _array(vector)) + "]"
+
+
+def _manifest_dict(manifest: Manifest) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(manifest)
+
+
+def _manifest(data: dict[str, Any], location: str) -> Manifest:
+    version = int(data.get("format_version", 0))
+    if version != FORMAT_VERSION:
+        raise IndexLoadError(f"index in {location} has format {version} (this seisaku-qa reads {FORMAT_VERSION}): "
+                             "run `rag ingest --rebuild`")  # fmt: skip
+    try:
+        return Manifest(**data)
+    except TypeError as exc:
+        raise IndexLoadError(f"index manifest in {location} is invalid ({exc}): run `rag ingest --rebuild`") from exc
+
+
+def _schema_version(conn: psycopg.Connection) -> int:
+    exists = conn.execute("SELECT to_regclass('seisaku_schema') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return 0
+    return conn.execute("SELECT coalesce(max(version), 0) FROM seisaku_schema").fetchone()[0]
+
+
+def _has_vector(conn: psycopg.Connection) -> bool:
+    return bool(conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone())
+
+
+def _reason(exc: BaseException | None) -> str:
+    """The first line of a driver error: what went wrong, without connection strings."""
+    text = str(exc or "unknown error").strip().splitlines()
+    return re.sub(r"password=\S+", "password=…", text[0] if text else type(exc).__name__)

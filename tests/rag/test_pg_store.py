@@ -1,0 +1,134 @@
+"""The PostgreSQL store on a real server (pgserver): schema, parity with the embedded store, versions, failures."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.data import load_questions
+from ingest.pipeline import ingest
+from rag.qa import PolicyQA
+from rag.store import IndexLoadError, StoreUnavailable, open_store
+from rag.store.pg_schema import SCHEMA_VERSION
+from rag.store.postgres import PostgresStore
+from tests.conftest import CORPUS, QUESTIONS, pg_corpus_store
+
+NEW_DOC = """# 量子暗号推進室の設置について
+
+## 設置
+量子暗号推進室は、2031年4月に内閣府に設置された。
+推進室は、量子鍵配送の実証を関係省庁と連携して進める。
+"""
+
+
+def _ids(qa: PolicyQA, question: str, k: int = 10, docs=None) -> list[str]:
+    return [h.node.node_id for h in qa.retrieve(question, k=k, docs=docs)]
+
+
+def test_schema_version_is_recorded_and_init_is_idempotent(pg_database):
+    store = PostgresStore(pg_database)
+    assert store.init_schema() == (0, SCHEMA_VERSION)
+    assert store.init_schema() == (SCHEMA_VERSION, SCHEMA_VERSION)
+    versions = store.run(lambda conn: conn.execute("SELECT version FROM seisaku_schema ORDER BY 1").fetchall())
+    assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]  # each migration once, in order
+    store.close()
+
+
+def test_a_database_without_schema_or_index_names_the_command(pg_database):
+    store = PostgresStore(pg_database)
+    with pytest.raises(IndexLoadError, match="rag db init"):
+        store.read()
+    store.init_schema()
+    with pytest.raises(IndexLoadError, match="rag ingest"):
+        store.read()
+    assert store.current() is None
+    store.close()
+
+
+def test_rankings_match_the_embedded_store(faiss_qa, pg_qa):
+    """Same chunks and vectors: the fused top 10 agree on the eval questions (BM25 in SQL is bm25s' BM25)."""
+    questions = [q.question for q in load_questions(QUESTIONS)]
+    same = sum(_ids(faiss_qa, q) == _ids(pg_qa, q) for q in questions)
+    assert same / len(questions) >= 0.97  # 132/132 when measured
+    for q in questions[:20]:
+        query = " ".join(q.split())
+        vector = faiss_qa.retriever.query_vector(query)
+        a, b = faiss_qa.retriever.rankings(vector, query)[0], pg_qa.retriever.rankings(vector, query)[0]
+        if a.lexical is not None:
+            assert list(a.lexical.rows) == list(b.lexical.rows)
+            np.testing.assert_allclose(a.lexical.scores, b.lexical.scores, rtol=1e-4)
+    assert faiss_qa.idf == pytest.approx(pg_qa.idf)
+
+
+def test_document_filter_is_a_where_clause(faiss_qa, pg_qa):
+    doc = "003_85d7ebae2a956e44.txt"
+    hits = pg_qa.retrieve("AIガバナンス", k=8, docs=[doc])
+    assert hits and all(h.node.metadata["doc"] == doc for h in hits)
+    assert _ids(pg_qa, "AIガバナンス", 8, [doc]) == _ids(faiss_qa, "AIガバナンス", 8, [doc])
+
+
+def test_sentence_vectors_are_fetched_by_row(faiss_qa, pg_qa):
+    rows = [0, 5, 17]
+    np.testing.assert_allclose(
+        pg_qa.retriever.sentence_vectors[rows], faiss_qa.index.sentence_vectors()[rows], atol=1e-6
+    )
+
+
+def test_new_version_goes_live_in_one_step_and_old_readers_keep_theirs(pg_database, corpus_index, tmp_path: Path):
+    url = pg_corpus_store(pg_database, corpus_index)
+    before = PolicyQA.load(store=url)
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    (corpus / "900_quantum.txt").write_text(NEW_DOC, encoding="utf-8")
+    summary = ingest([corpus], url, progress=False)
+    assert summary.changed == ["900_quantum.txt"] and summary.reused == summary.chunks - summary.embedded
+    after = PolicyQA.load(store=url)
+    assert after.index.version != before.index.version == before.index.version
+    assert "2031年4月" in after.ask("量子暗号推進室はいつ設置された？").text
+    assert all(h.node.metadata["doc"] != "900_quantum.txt" for h in before.retrieve("量子暗号推進室", k=5))
+    # the shared cache: a rebuild embeds nothing, and old versions are dropped beyond one
+    rebuilt = ingest([corpus], url, rebuild=True, progress=False)
+    assert rebuilt.embedded == 0 and rebuilt.sentences_embedded == 0
+    store = open_store(url)
+    states = store.run(lambda conn: conn.execute("SELECT state FROM versions ORDER BY created_at").fetchall())
+    assert [s for (s,) in states] == ["retired", "live"]
+    with pytest.raises(IndexLoadError, match="dropped.*reload"):  # pruned: a reader that never reloaded is told
+        before.retrieve("AISI", k=1)
+
+
+def test_a_failed_write_leaves_the_live_version_and_no_debris(pg_database, corpus_index):
+    url = pg_corpus_store(pg_database, corpus_index)
+    store = open_store(url)
+    live = store.current()
+    snapshot = store.read()
+
+    def broken():
+        yield from snapshot.sentence_vectors()[[0, 1]]
+        raise RuntimeError("embedder died")
+
+    with pytest.raises(RuntimeError, match="embedder died"):
+        store.write(snapshot.manifest, snapshot.nodes, snapshot.vectors(), [[]] * len(snapshot.nodes), broken())
+    assert store.current() == live
+    tables = store.run(lambda conn: conn.execute("SELECT count(*) FROM pg_tables WHERE tablename ~ '_2'").fetchone())
+    versions = store.run(lambda conn: conn.execute("SELECT count(*) FROM versions").fetchone())
+    assert tables == (3,) and versions == (1,)  # only the live version's three partitions
+    assert PolicyQA.load(store=url).retrieve("AISI", k=1)
+
+
+def test_a_dropped_connection_is_retried(pg_qa, pg_server):
+    pg_server.psql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'corpus' AND pid <> pg_backend_pid();"
+    )
+    assert pg_qa.retrieve("AISI", k=3)
+
+
+def test_an_unreachable_server_is_reported_without_the_password():
+    store = PostgresStore("postgresql://reader:s3cret-pw@127.0.0.1:1/policies?connect_timeout=1", timeout=0.5)
+    with pytest.raises(StoreUnavailable) as caught:
+        store.read()
+    message = str(caught.value)
+    assert "127.0.0.1:1/policies" in message and "unreachable" in message and "s3cret" not in message
+    store.close()
