@@ -185,13 +185,12 @@ class PolicyQA:
     def read(self, query: str, retrieval: Retrieval) -> tuple[list[Candidate], np.ndarray]:
         """The candidate sentences of the retrieved passages and their feature rows (what the decision reads)."""
         cands = candidates(retrieval.hits, retrieval.signals, self.next_node)
-        vector = retrieval.vector
-        vectors = self.retriever.sentence_vectors
+        cosines = retrieval.sentence_cosines  # computed once by the retriever
 
         def cosine(cand: Candidate) -> float:
             start, end = cand.span
             rows = [row for s, e, row in self._sentences_of.get(cand.node.node_id, []) if s < end and start < e]
-            return float((vectors[rows] @ vector).max()) if rows and vector is not None else 0.0
+            return float(cosines[rows].max()) if rows and len(cosines) else 0.0
 
         return cands, self.features.build(query, cands, retrieval, cosine)
 
@@ -219,12 +218,11 @@ class PolicyQA:
             retrieval = self.retriever.retrieve_with_signals(part, max(k, 1), docs)
             cands, rows = self.read(part, retrieval)
             probabilities = self.decider.probabilities(rows)
-            text, _ = compose(cands, probabilities, self.decider.threshold)
-            if not text:
+            best = int(np.argmax(probabilities)) if len(probabilities) else -1
+            if best < 0 or probabilities[best] < self.decider.threshold:
                 missing.append(part)
-                continue
-            best = [cands[i] for i in np.argsort(-probabilities)[:1]]
-            chosen += [c for c in best if normalize(c.text) not in {normalize(x.text) for x in chosen}]
+            elif normalize(cands[best].text) not in {normalize(c.text) for c in chosen}:
+                chosen.append(cands[best])
         if not chosen:
             return Answer(question, query, "", [], passages=passages, abstained=True)
         text, citations = cited_text(chosen)

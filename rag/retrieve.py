@@ -49,6 +49,7 @@ class Retrieval:
     hits: list[NodeWithScore]
     signals: list[Signals]
     vector: np.ndarray | None
+    sentence_cosines: np.ndarray  # the query's cosine to every stored sentence, by vector row
     best_sentence_cosine: float  # over the whole corpus
     sentence_cosine_z: float  # how far the best sentence stands out from all sentences
     top_bm25: float
@@ -123,7 +124,7 @@ class HybridRetriever(BaseRetriever):
         query = normalize(query)
         n = len(self.index.nodes)
         if n == 0 or not query:
-            return Retrieval([], [], None, 0.0, 0.0, 0.0)
+            return Retrieval([], [], None, np.zeros(0, np.float32), 0.0, 0.0, 0.0)
         vector = self.query_vector(query)
         all_sentences = self.sentence_vectors @ vector if len(self.sentence_vectors) else np.zeros(1, np.float32)
         chunks, sentences = self.dense_scores(vector), self.sentence_scores(all_sentences)
@@ -159,4 +160,4 @@ class HybridRetriever(BaseRetriever):
         ]
         best = float(all_sentences.max())
         z = (best - float(all_sentences.mean())) / (float(all_sentences.std()) or 1.0)
-        return Retrieval(hits, signals, vector, best, z, float(bm25.max()))
+        return Retrieval(hits, signals, vector, all_sentences, best, z, float(bm25.max()))
