@@ -161,18 +161,13 @@ class FeatureBuilder:
 
         top_fused = max((c.hit.score or 0.0 for c in cands), default=0.0) or 1.0
         top_bm25 = retrieval.top_bm25 or 1.0
-        passage_terms: dict[str, set[str]] = {}
         rows = []
         cosines = [cosine(c) for c in cands]
         best_cosine = max(cosines, default=0.0)
         for cand, s_cos in zip(cands, cosines):
-            node_id = cand.node.node_id
-            if node_id not in passage_terms:
-                meta = cand.node.metadata
-                passage_terms[node_id] = self.terms(
-                    f"{meta.get('section', '')} {meta.get('defines', '')} {cand.node.get_content()}"
-                )
-            defines = cand.node.metadata.get("defines", "")
+            meta = cand.node.metadata
+            passage_terms = self.terms(f"{meta.get('section', '')} {meta.get('defines', '')} {cand.node.get_content()}")
+            defines = meta.get("defines", "")
             s_terms = self.terms(f"{defines} {cand.text}")
             h_terms = self.terms(cand.headings)
             plain = normalize(cand.text)
@@ -197,7 +192,7 @@ class FeatureBuilder:
                     retrieval.sentence_cosine_z,
                     cover(s_terms, f"{defines} {cand.text}"),
                     cover(s_terms | h_terms, f"{cand.headings} {cand.text}"),
-                    cover(passage_terms[node_id], cand.node.get_content()),
+                    cover(passage_terms, cand.node.get_content()),
                     0.0,  # cover_gap, filled below
                     unseen_nouns / total,
                     unseen_wording / total,

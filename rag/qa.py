@@ -192,13 +192,17 @@ class PolicyQA:
     def read(self, query: str, retrieval: Retrieval) -> tuple[list[Candidate], np.ndarray]:
         """The candidate sentences of the retrieved passages and their feature rows (what the decision reads)."""
         cands = candidates(retrieval.hits, retrieval.signals, self.next_node)
-        vector = retrieval.vector
-        vectors = self.retriever.sentence_vectors
+        rows_of = [
+            [row for s, e, row in self._sentences_of.get(c.node.node_id, []) if s < c.span[1] and c.span[0] < e]
+            for c in cands
+        ]
+        wanted = sorted({row for rows in rows_of for row in rows})
+        # one fetch of every candidate's sentence vectors (a database store serves them by row)
+        cosine_of = dict(zip(wanted, retrieval.sentence_cosines(wanted).tolist()))
+        by_cand = {id(c): max((cosine_of[r] for r in rows), default=0.0) for c, rows in zip(cands, rows_of)}
 
         def cosine(cand: Candidate) -> float:
-            start, end = cand.span
-            rows = [row for s, e, row in self._sentences_of.get(cand.node.node_id, []) if s < end and start < e]
-            return float((vectors[rows] @ vector).max()) if rows and vector is not None else 0.0
+            return by_cand[id(cand)]
 
         return cands, self.features.build(query, cands, retrieval, cosine)
 
@@ -226,12 +230,11 @@ class PolicyQA:
             retrieval = self.retriever.retrieve_with_signals(part, max(k, 1), docs)
             cands, rows = self.read(part, retrieval)
             probabilities = self.decider.probabilities(rows)
-            text, _ = compose(cands, probabilities, self.decider.threshold)
-            if not text:
+            best = int(np.argmax(probabilities)) if len(probabilities) else -1
+            if best < 0 or probabilities[best] < self.decider.threshold:
                 missing.append(part)
-                continue
-            best = [cands[i] for i in np.argsort(-probabilities)[:1]]
-            chosen += [c for c in best if normalize(c.text) not in {normalize(x.text) for x in chosen}]
+            elif normalize(cands[best].text) not in {normalize(c.text) for c in chosen}:
+                chosen.append(cands[best])
         if not chosen:
             return Answer(question, query, "", [], passages=passages, abstained=True)
         text, citations = cited_text(chosen)

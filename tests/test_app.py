@@ -86,7 +86,7 @@ def test_passage_count_setting_reaches_the_retriever(app):
 
 
 def test_unanswerable_question_abstains_with_related_passages(app):
-    ask(app, "AI法に違反した事業者に科される罰金の上限額はいくらですか？")
+    ask(app, "ドラゴンの卵の孵化温度は何度ですか？")
     answer = last_answer(app)
     assert answer.abstained and answer.related
     assert any(NOT_FOUND.rstrip("。") in w.value for w in app.warning)
@@ -106,13 +106,13 @@ def test_feedback_is_appended_with_question_answer_and_citations(app, tmp_path):
     app.text_input[0].input("日付が分かりやすい").run()
     next(b for b in app.button if b.label == "👍").click().run()
     assert not app.exception
-    ask(app, "AI法に違反した事業者に科される罰金の上限額はいくらですか？")
+    ask(app, "ドラゴンの卵の孵化温度は何度ですか？")
     next(b for b in app.button if b.label == "👎").click().run()
     lines = (tmp_path / "feedback.jsonl").read_text(encoding="utf-8").splitlines()
     first, second = (json.loads(line) for line in lines)
     assert first["rating"] == "up" and first["comment"] == "日付が分かりやすい"
     assert first["question"] == "AISIはいつ設立されましたか？" and "2024年2月" in first["answer"]
-    assert first["citations"] and first["citations"][0]["evidence"] in first["answer"]
+    assert first["citations"] and " ".join(first["citations"][0]["evidence"].split()) in first["answer"]
     assert second["rating"] == "down" and second["abstained"] and second["citations"]  # the related passages
     assert first["answer_id"] != second["answer_id"]
     assert any("フィードバックを記録しました" in c.value for c in app.caption)
