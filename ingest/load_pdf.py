@@ -13,6 +13,7 @@ import math
 import re
 import threading
 from collections import Counter
+from dataclasses import dataclass
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -32,6 +33,7 @@ NOT_A_PDF = "PDFではありません（先頭に %PDF- がありません）"
 _EDGE_LINES = 3  # headers and footers sit in the first or last few lines of a page
 _MIN_SHARE = 0.6  # ... and repeat on at least this share of the pages
 _COLUMN_GAP = 2.0  # a gap wider than this many times the font size separates table cells
+_PARAGRAPH_GAP = 1.6  # a drop of this many usual line spacings is a blank line between paragraphs
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffe\uffff]")
 _DIGITS = re.compile(r"[0-9０-９]+")
 
@@ -49,14 +51,22 @@ def _open(data: bytes) -> pdfium.PdfDocument:
         raise LoadError(f"{DAMAGED}（{exc}）") from None
 
 
-def _text_with_cell_breaks(textpage: pdfium.PdfTextPage) -> str:
-    """The page text, with a tab where a space stands for a wide horizontal gap (a table's cell border).
+@dataclass
+class PageText:
+    lines: list[str]
+    tops: list[float | None]  # the top of each line's first character (PDF points, up is larger)
 
-    PDFium writes one space for any gap; the cleaner reads tab-separated lines as table rows.
+
+def _page_text(textpage: pdfium.PdfTextPage) -> PageText:
+    """The page's lines, with a tab where a space stands for a wide horizontal gap (a table's cell border).
+
+    PDFium writes one space for any horizontal gap; the cleaner reads tab-separated lines as
+    table rows. Line positions are kept so that paragraph gaps can become blank lines.
     """
     text = textpage.get_text_range()
     if len(text) != textpage.count_chars():  # offsets would not match the character boxes
-        return text
+        lines = text.replace("\r\n", "\n").split("\n")
+        return PageText(lines, [None] * len(lines))
     chars = list(text)
     for i, ch in enumerate(chars):
         if ch != " " or i == 0 or i + 1 >= len(chars) or chars[i - 1] in " \r\n" or chars[i + 1] in " \r\n":
@@ -66,10 +76,45 @@ def _text_with_cell_breaks(textpage: pdfium.PdfTextPage) -> str:
         size = pdfium_c.FPDFText_GetFontSize(textpage.raw, i - 1)  # boxes of CID fonts can have no height
         if next_left - right > _COLUMN_GAP * max(size, 1.0):
             chars[i] = "\t"
-    return "".join(chars)
+    lines, tops, start = [], [], 0
+    for end in [i for i, ch in enumerate(chars) if ch == "\n"] + [len(chars)]:
+        first = next((j for j in range(start, end) if not chars[j].isspace()), None)
+        lines.append("".join(chars[start:end]).rstrip("\r"))
+        tops.append(textpage.get_charbox(first, loose=True)[3] if first is not None else None)
+        start = end + 1
+    return PageText(lines, tops)
 
 
-def page_texts(data: bytes) -> list[str]:
+def _drops(page: PageText) -> list[float]:
+    return [a - b for a, b in zip(page.tops, page.tops[1:]) if a is not None and b is not None and a - b > 1.0]
+
+
+def line_spacing(pages: list[PageText]) -> float | None:
+    """The document's usual line spacing: the smallest drop between lines that recurs.
+
+    Taken over the whole document, since on some pages paragraph gaps outnumber plain line breaks.
+    """
+    counts = Counter(round(d * 2) / 2 for page in pages for d in _drops(page))
+    recurring = [d for d, count in counts.items() if count >= 2]
+    return min(recurring) if recurring else None
+
+
+def with_paragraph_gaps(page: PageText, spacing: float | None) -> str:
+    """The page text with a blank line wherever the drop to the next line is over _PARAGRAPH_GAP spacings.
+
+    PDFium writes nothing for vertical space; a blank line ends a paragraph or footnote for the
+    cleaner as it does in a text file.
+    """
+    out = page.lines[:1]
+    for i in range(1, len(page.lines)):
+        above, here = page.tops[i - 1], page.tops[i]
+        if spacing and above is not None and here is not None and above - here > _PARAGRAPH_GAP * spacing:
+            out.append("")
+        out.append(page.lines[i])
+    return "\n".join(out)
+
+
+def page_texts(data: bytes) -> list[PageText]:
     """The text layer of each page, in page order."""
     with PDFIUM_LOCK:
         pdf = _open(data)
@@ -78,7 +123,7 @@ def page_texts(data: bytes) -> list[str]:
             for index in range(len(pdf)):
                 page = pdf[index]
                 textpage = page.get_textpage()
-                texts.append(_text_with_cell_breaks(textpage))
+                texts.append(_page_text(textpage))
                 textpage.close()
                 page.close()
         except pdfium.PdfiumError as exc:
@@ -128,6 +173,10 @@ def pdf_text(texts: list[str]) -> Loaded:
     lines: list[str] = []
     line_pages: list[int] = []
     for number, page in enumerate(pages, 1):
+        while page and not page[0].strip():  # the gap under a removed header
+            page = page[1:]
+        while page and not page[-1].strip():  # ... and above a removed footer
+            page = page[:-1]
         if lines:
             lines.append("")  # ends a footnote or paragraph at the page break, as a blank line would
             line_pages.append(number - 1)
@@ -138,9 +187,10 @@ def pdf_text(texts: list[str]) -> Loaded:
 
 @register(".pdf", max_bytes=MAX_DOCUMENT_BYTES)
 def load_pdf(data: bytes) -> Loaded:
-    texts = page_texts(data)
-    if not texts:
+    pages = page_texts(data)
+    if not pages:
         raise LoadError("PDFにページがありません")
-    if not any(t.strip() for t in texts):
+    if not any(line.strip() for page in pages for line in page.lines):
         raise LoadError(NO_TEXT_LAYER)
-    return pdf_text(texts)
+    spacing = line_spacing(pages)
+    return pdf_text([with_paragraph_gaps(page, spacing) for page in pages])

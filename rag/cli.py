@@ -118,6 +118,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     questions = load_questions(args.questions)
     if args.limit:
         questions = questions[: args.limit]
+    if args.as_pdf:
+        return _eval_as_pdf(args, questions)
     qa = _load_qa(args.index, build_if_missing=True)
     rows = run_questions(PolicyQASystem(qa, generator=_generator(args, qa)), questions)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -143,10 +145,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_as_pdf(args: argparse.Namespace, questions: list) -> int:
+    """The eval set with one document ingested from the PDF made from its text, against the text version."""
+    from eval.pdf_parity import TOLERANCE, compare, differences, report_lines
+    from rag.store import POINTER
+
+    if not (corpus_dir() / args.as_pdf).is_file():
+        print(f"error: {args.as_pdf} is not a file in {corpus_dir()}/", file=sys.stderr)
+        return 2
+    seed = args.index if (args.index / POINTER).exists() else None
+    text, pdf, pages = compare(corpus_dir(), args.as_pdf, questions, args.k, seed)
+    print("\n".join(report_lines(args.as_pdf, pages, text, pdf)))
+    return 0 if all(abs(d) <= TOLERANCE for d in differences(text, pdf).values()) else 1
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from eval.bench import main as bench_main
 
-    return bench_main(scale=args.scale)
+    return bench_main(scale=args.scale, pdf_only=args.pdf_only)
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -195,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--baseline", choices=["llamaindex"], help="also run llama-index defaults side by side")
     p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--as-pdf", metavar="DOC", help="compare with DOC (a corpus text) ingested from a PDF made from it")
     _llm_args(p)
     _index_arg(p)
     p.set_defaults(func=cmd_eval)
@@ -209,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="speed and memory benchmark")
     p.add_argument("--scale", type=int, default=100, help="corpus multiple for the large-corpus run")
+    p.add_argument("--pdf-only", action="store_true", help="only the PDF extraction speed (pages/s)")
     p.set_defaults(func=cmd_bench)
     return parser
 
