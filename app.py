@@ -13,7 +13,8 @@ from typing import Any
 
 import streamlit as st
 
-from ingest.load import supported_suffixes
+from ingest.corpus import add_document, limits_text, remove_document
+from ingest.load import LoadError, supported_suffixes
 from ingest.pipeline import NothingToIndexError, ingest, stale_reason
 from rag import config
 from rag.answer import Answer, Citation
@@ -157,7 +158,73 @@ def sidebar(qa: PolicyQA) -> dict[str, Any]:
             except NothingToIndexError as exc:  # the previous index stays in use
                 st.session_state.ingest_summary = [nothing_to_index_message(exc), "前の索引をそのまま使います。"]
             st.rerun()
+        if config.upload_allowed():
+            manage_documents(qa)
     return {"docs": docs or None, "k": k, "mode": mode, "index_version": qa.index.path.name, "generator": generator}
+
+
+def reindex_after_change(messages: list[str]) -> None:
+    """Re-index after files were added or removed; the messages and the summary show after the rerun.
+
+    Other sessions keep answering from the index version they have until the new one is written.
+    """
+    try:
+        messages += build_index()
+    except NothingToIndexError as exc:
+        messages += [nothing_to_index_message(exc), "前の索引をそのまま使います。"]
+    st.session_state.ingest_summary = messages
+
+
+def manage_documents(qa: PolicyQA) -> None:
+    """Sidebar section (SEISAKU_QA_ALLOW_UPLOAD=1): add PDF/Word/HTML/text files, remove documents."""
+    st.header("資料の追加と削除")
+    st.caption(
+        escape_markdown(
+            f"1 ファイルの上限: {limits_text()}。スキャン画像だけのPDFは文字を読み取れません（OCR は行いません）。"
+            "同じ内容の資料は追加しません。"
+        )
+    )
+    round_ = st.session_state.setdefault("upload_round", 0)  # a new key empties the uploader after a run
+    files = st.file_uploader(
+        "追加する資料",
+        type=[suffix.lstrip(".") for suffix in supported_suffixes()],
+        accept_multiple_files=True,
+        key=f"upload-{round_}",
+    )
+    if files and st.button("追加して索引を更新", type="primary", key="upload-add"):
+        messages: list[str] = []
+        added = 0
+        for file in files:
+            try:
+                result = add_document(config.corpus_dir(), file.name, file.getvalue())
+            except LoadError as exc:
+                messages.append(f"追加しませんでした: {file.name}（{exc}）")
+                continue
+            added += 1
+            renamed = f"（{result.name} として保存）" if result.name != file.name else ""
+            messages.append(f"{'更新しました' if result.replaced else '追加しました'}: {file.name}{renamed}")
+        if added:
+            reindex_after_change(messages)
+        else:
+            st.session_state.ingest_summary = messages
+        st.session_state.upload_round = round_ + 1
+        st.rerun()
+    names = sorted(qa.documents)
+    remove = st.multiselect("削除する資料", options=names, key=f"remove-docs-{round_}")
+    if remove and st.button("選択した資料を削除して索引を更新", key="remove-apply"):
+        if set(remove) >= set(names):
+            st.warning("すべての資料を削除すると何も答えられなくなるため、少なくとも 1 件は残してください。")
+            return
+        messages = []
+        for name in remove:
+            try:
+                remove_document(config.corpus_dir(), name)
+                messages.append(f"削除しました: {name}")
+            except LoadError as exc:
+                messages.append(str(exc))
+        st.session_state.upload_round = round_ + 1
+        reindex_after_change(messages)
+        st.rerun()
 
 
 def answer_mode() -> tuple[str, LLMGenerator | None]:

@@ -83,7 +83,8 @@ def _wrap(text: str, width: int = LINE_CHARS) -> list[str]:
 def write_policy_pdf(path: Path, encrypt: str | None = None) -> Path:
     """The three-page policy PDF described above (optionally encrypted with user password `encrypt`)."""
     width, height = A4
-    pdf = canvas.Canvas(str(path), pagesize=A4, encrypt=StandardEncryption(encrypt) if encrypt else None)
+    encryption = StandardEncryption(encrypt) if encrypt else None
+    pdf = canvas.Canvas(str(path), pagesize=A4, encrypt=encryption, invariant=True)  # the same bytes every time
     for number, page in enumerate(PAGES, 1):
         pdf.setFont(GOTHIC, 8)
         pdf.drawString(60, height - 36, HEADER)

@@ -77,3 +77,13 @@ def test_corpus_of_only_a_scan_names_the_reason(monkeypatch, tmp_path):
     at = _app(monkeypatch, corpus, tmp_path / "index", tmp_path)
     shown = "\n".join(e.value for e in at.error).replace("\\", "")
     assert "scan.pdf" in shown and "テキスト層がありません（スキャン画像のPDF）" in shown
+
+
+def test_upload_is_off_unless_switched_on(documents, monkeypatch, tmp_path):
+    monkeypatch.delenv("SEISAKU_QA_ALLOW_UPLOAD", raising=False)
+    at = _app(monkeypatch, *documents, tmp_path)
+    assert "資料の追加と削除" not in [h.value for h in at.sidebar.header]
+    monkeypatch.setenv("SEISAKU_QA_ALLOW_UPLOAD", "1")
+    at = _app(monkeypatch, *documents, tmp_path)
+    assert "資料の追加と削除" in [h.value for h in at.sidebar.header]
+    assert "64 MiB" in _captions(at) and "OCR" in _captions(at)
