@@ -6,6 +6,7 @@ through `rag.markup`, so it renders as literal text, never as HTML or links.
 
 from __future__ import annotations
 
+import glob
 import io
 import uuid
 from pathlib import Path
@@ -257,7 +258,7 @@ def answer_mode() -> tuple[str, LLMGenerator | None]:
 def source_file(name: str) -> Path | None:
     """The corpus file a document name stands for (documents are named by file name)."""
     root = config.corpus_dir()
-    return next((p for p in sorted(root.rglob(name)) if p.is_file()), None) if root.is_dir() else None
+    return next((p for p in sorted(root.rglob(glob.escape(name))) if p.is_file()), None) if root.is_dir() else None
 
 
 @st.cache_data(max_entries=32, show_spinner="ページを描画しています…")
