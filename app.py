@@ -6,18 +6,24 @@ through `rag.markup`, so it renders as literal text, never as HTML or links.
 
 from __future__ import annotations
 
+import glob
+import io
 import uuid
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from ingest.pipeline import ingest, stale_reason
+from ingest.corpus import add_document, limits_text, remove_document
+from ingest.load import LoadError, supported_suffixes
+from ingest.pipeline import NothingToIndexError, ingest, stale_reason
 from rag import config
 from rag.answer import Answer, Citation
 from rag.feedback import append_feedback, feedback_record
 from rag.generate import LLMGenerator, TokenCallback
 from rag.llm import LLMError, LLMSettings
 from rag.markup import escape_markdown, highlighted_markdown
+from rag.pages import page_label, render_evidence
 from rag.qa import MAX_QUESTION_CHARS, PolicyQA, QueryError
 from rag.store import IndexLoadError, open_store, store_location
 from rag.text import default_tokenizer
@@ -63,17 +69,36 @@ def configured_modes(settings: LLMSettings) -> list[str]:
     return modes
 
 
+def nothing_to_index_message(exc: NothingToIndexError) -> str:
+    """Why no index could be built from the corpus folder, in the user's words."""
+    folder = config.corpus_dir()
+    if exc.skipped:
+        reasons = "\n".join(f"- {name}: {reason}" for name, reason in sorted(exc.skipped.items()))
+        return f"資料フォルダ {folder} のファイルはどれも読み込めませんでした。\n\n{reasons}"
+    return (
+        f"資料フォルダ {folder} に読み込める資料がありません"
+        f"（対応形式: {', '.join(supported_suffixes())}）。資料を置いてから「索引を更新」を押してください。"
+    )
+
+
 def build_index(rebuild: bool = False) -> list[str]:
-    """Ingest the corpus with a visible progress bar; returns the ingest summary lines."""
+    """Ingest the corpus with a visible progress bar; returns the ingest summary lines.
+
+    Raises NothingToIndexError when the corpus folder holds nothing that can be indexed.
+    """
     with st.status("資料の索引を作成しています…", expanded=True) as status:
         bar = st.progress(0.0, text="資料を読み込んでいます…")
 
         def on_progress(done: int, total: int) -> None:
             bar.progress(done / max(total, 1), text=f"文章を埋め込んでいます: {done} / {total} チャンク")
 
-        summary = ingest(
-            [config.corpus_dir()], store_location(), rebuild=rebuild, progress=False, on_progress=on_progress
-        )
+        try:
+            summary = ingest(
+                [config.corpus_dir()], store_location(), rebuild=rebuild, progress=False, on_progress=on_progress
+            )
+        except NothingToIndexError:
+            status.update(label="索引を作成できませんでした", state="error", expanded=False)
+            raise
         bar.progress(1.0, text="完了")
         status.update(label=f"索引を作成しました（{summary.seconds:.0f} 秒）", state="complete", expanded=False)
     return summary.lines()
@@ -85,7 +110,11 @@ def open_index() -> PolicyQA:
         store = open_store()  # $SEISAKU_QA_STORE (a postgresql://… URL) or the index directory
         if store.current() is None:
             st.info("初回起動のため、同梱の資料から索引を作成します（1 分ほどかかります）。")
-            build_index()
+            try:
+                build_index()
+            except NothingToIndexError as exc:
+                st.error(escape_markdown(nothing_to_index_message(exc)))
+                st.stop()
         return load_qa(str(store_location()), store.current() or "")
     except IndexLoadError as exc:
         st.error(f"索引を読み込めません。\n\n{escape_markdown(str(exc))}")
@@ -126,9 +155,78 @@ def sidebar(qa: PolicyQA) -> dict[str, Any]:
         for name, reason in manifest.skipped.items():
             st.caption(escape_markdown(f"読み込めなかった資料: {name}（{reason}）"))
         if st.button("索引を更新", help="corpus/ の変更を反映します（変更された資料だけを処理します）"):
-            st.session_state.ingest_summary = build_index()
+            try:
+                st.session_state.ingest_summary = build_index()
+            except NothingToIndexError as exc:  # the previous index stays in use
+                st.session_state.ingest_summary = [nothing_to_index_message(exc), "前の索引をそのまま使います。"]
             st.rerun()
+        if config.upload_allowed():
+            manage_documents(qa)
     return {"docs": docs or None, "k": k, "mode": mode, "index_version": qa.index.path.name, "generator": generator}
+
+
+def reindex_after_change(messages: list[str]) -> None:
+    """Re-index after files were added or removed; the messages and the summary show after the rerun.
+
+    Other sessions keep answering from the index version they have until the new one is written.
+    """
+    try:
+        messages += build_index()
+    except NothingToIndexError as exc:
+        messages += [nothing_to_index_message(exc), "前の索引をそのまま使います。"]
+    st.session_state.ingest_summary = messages
+
+
+def manage_documents(qa: PolicyQA) -> None:
+    """Sidebar section (SEISAKU_QA_ALLOW_UPLOAD=1): add PDF/Word/HTML/text files, remove documents."""
+    st.header("資料の追加と削除")
+    st.caption(
+        escape_markdown(
+            f"1 ファイルの上限: {limits_text()}。スキャン画像だけのPDFは文字を読み取れません（OCR は行いません）。"
+            "同じ内容の資料は追加しません。"
+        )
+    )
+    round_ = st.session_state.setdefault("upload_round", 0)  # a new key empties the uploader after a run
+    files = st.file_uploader(
+        "追加する資料",
+        type=[suffix.lstrip(".") for suffix in supported_suffixes()],
+        accept_multiple_files=True,
+        key=f"upload-{round_}",
+    )
+    if files and st.button("追加して索引を更新", type="primary", key="upload-add"):
+        messages: list[str] = []
+        added = 0
+        for file in files:
+            try:
+                result = add_document(config.corpus_dir(), file.name, file.getvalue())
+            except LoadError as exc:
+                messages.append(f"追加しませんでした: {file.name}（{exc}）")
+                continue
+            added += 1
+            renamed = f"（{result.name} として保存）" if result.name != file.name else ""
+            messages.append(f"{'更新しました' if result.replaced else '追加しました'}: {file.name}{renamed}")
+        if added:
+            reindex_after_change(messages)
+        else:
+            st.session_state.ingest_summary = messages
+        st.session_state.upload_round = round_ + 1
+        st.rerun()
+    names = sorted(qa.documents)
+    remove = st.multiselect("削除する資料", options=names, key=f"remove-docs-{round_}")
+    if remove and st.button("選択した資料を削除して索引を更新", key="remove-apply"):
+        if set(remove) >= set(names):
+            st.warning("すべての資料を削除すると何も答えられなくなるため、少なくとも 1 件は残してください。")
+            return
+        messages = []
+        for name in remove:
+            try:
+                remove_document(config.corpus_dir(), name)
+                messages.append(f"削除しました: {name}")
+            except LoadError as exc:
+                messages.append(str(exc))
+        st.session_state.upload_round = round_ + 1
+        reindex_after_change(messages)
+        st.rerun()
 
 
 def answer_mode() -> tuple[str, LLMGenerator | None]:
@@ -158,18 +256,61 @@ def answer_mode() -> tuple[str, LLMGenerator | None]:
     return mode, generator
 
 
+def source_file(name: str) -> Path | None:
+    """The corpus file a document name stands for (documents are named by file name)."""
+    root = config.corpus_dir()
+    return next((p for p in sorted(root.rglob(glob.escape(name))) if p.is_file()), None) if root.is_dir() else None
+
+
+@st.cache_data(max_entries=32, show_spinner="ページを描画しています…")
+def page_png(path: str, mtime: float, page: int, evidence: str) -> tuple[bytes, int]:
+    """The page as PNG with the evidence marked, and how many evidence characters were found on it.
+
+    `mtime` is only the cache key: a replaced file renders anew.
+    """
+    rendered = render_evidence(Path(path), page, evidence)
+    buffer = io.BytesIO()
+    rendered.image.save(buffer, format="PNG")
+    return buffer.getvalue(), rendered.marked
+
+
+def render_page_images(cite: Citation) -> None:
+    """The cited PDF pages as images, the evidence marked on them."""
+    path = source_file(cite.doc)
+    if path is None:
+        st.warning(escape_markdown(f"元のPDF（{cite.doc}）が資料フォルダに見つからないため、ページを表示できません。"))
+        return
+    for page in range(cite.page_start, (cite.page_end or cite.page_start) + 1):
+        try:
+            png, marked = page_png(str(path), path.stat().st_mtime, page, cite.evidence)
+        except (OSError, ValueError) as exc:
+            st.warning(escape_markdown(f"ページを表示できません: {exc}"))
+            return
+        note = "根拠の箇所に色を付けています" if marked else "このページでは根拠の箇所を特定できませんでした"
+        st.image(png)
+        st.caption(escape_markdown(f"{cite.doc} p. {page}（{note}）"))
+
+
 def render_source(cite: Citation, key: str, highlight: bool = True) -> None:
     """One source card; `key` gives it the CSS class `st-key-source-…` that the browser test finds."""
     with st.container(border=True, key=f"source-{key}-{cite.n}"):
         st.markdown(f"**{escape_markdown(f'[{cite.n}] {cite.title}')}**")
         first, last = cite.lines
-        lines = f"{first} 行" if first == last else f"{first}–{last} 行"
-        where = f"{cite.doc} ・ {cite.section or '（見出しなし）'} ・ {lines} ・ スコア {cite.score:.3f}"
+        pages = page_label(cite.page_start, cite.page_end)
+        place = pages or (f"{first} 行" if first == last else f"{first}–{last} 行")
+        where = f"{cite.doc} ・ {cite.section or '（見出しなし）'} ・ {place} ・ スコア {cite.score:.3f}"
         st.caption(escape_markdown(where))
         if highlight:
             st.markdown(highlighted_markdown(cite.text, cite.evidence_start, cite.evidence_end))
         else:
             st.markdown(escape_markdown(cite.text))
+        if pages and highlight:
+            shown: set[str] = st.session_state.setdefault("shown_pages", set())
+            page_key = f"page-{key}-{cite.n}"
+            if st.button(f"{pages} を表示", key=page_key, icon="📄", help="PDF のページを画像で表示します"):
+                shown.symmetric_difference_update({page_key})
+            if page_key in shown:
+                render_page_images(cite)
 
 
 def render_answer(answer: Answer, key: str) -> None:

@@ -43,6 +43,13 @@ class CleanDoc:
     name: str
     title: str
     blocks: list[Block] = field(default_factory=list)
+    line_pages: tuple[int, ...] = ()  # page of each source line (PDF), so chunks can name their pages
+
+    def page_of(self, line: int) -> int | None:
+        """The 1-based page of a 1-based source line, or None when the document has no pages."""
+        if not self.line_pages:
+            return None
+        return self.line_pages[min(max(line, 1), len(self.line_pages)) - 1]
 
     @property
     def text(self) -> str:
@@ -461,8 +468,12 @@ def _title(blocks: list[Block], fallback: str) -> str:
     return fallback
 
 
-def clean_document(name: str, text: str) -> CleanDoc:
-    """Clean one document's raw text into blocks with a line map and a title."""
+def clean_document(name: str, text: str, line_pages: tuple[int, ...] = ()) -> CleanDoc:
+    """Clean one document's raw text into blocks with a line map and a title.
+
+    `line_pages` (PDF) gives each source line's page; lines keep their numbers through cleaning,
+    so every character's page follows from its line.
+    """
     lines = [Line(i + 1, t.rstrip(" \u3000\r")) for i, t in enumerate(text.split("\n"))]
     numbered_side = strip_line_numbers(lines)
     line_numbered = bool(numbered_side)
@@ -480,4 +491,4 @@ def clean_document(name: str, text: str) -> CleanDoc:
                 _BlockBuilder.extend(block, part, ln.no, _joiner(block.text, part) if block.text else "")
         if block.text and not _URL_ONLY.match(block.text):
             blocks.append(block)
-    return CleanDoc(name=name, title=_title(blocks, name), blocks=blocks)
+    return CleanDoc(name=name, title=_title(blocks, name), blocks=blocks, line_pages=tuple(line_pages))

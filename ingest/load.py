@@ -1,7 +1,9 @@
 """Load source files into text, detecting their encoding.
 
-Loaders are registered by file suffix so new formats (PDF) slot in without
-touching the pipeline: `@register(".pdf")` on a function from bytes to (text, encoding).
+Loaders are registered by file suffix so new formats slot in without touching the
+pipeline: `@register(".pdf")` on a function from bytes to `Loaded` (text, encoding and,
+for paged formats, the page of every text line). PDF, Word and HTML loaders live in
+`ingest.load_pdf`, `ingest.load_docx` and `ingest.load_html`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ _FALLBACK_ENCODINGS = ("cp932", "euc_jp")
 # A policy document's extracted text is well under a few MB; 16 MiB of text would take hours to
 # embed on a CPU, so larger files are refused up front with the reason rather than ingested.
 MAX_FILE_BYTES = 16 * 1024 * 1024
+# PDF and Word files carry images and fonts besides their text, so they may be larger on disk.
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 
 
 class LoadError(Exception):
@@ -32,21 +36,38 @@ class SourceText:
     text: str
     encoding: str
     sha256: str
+    line_pages: tuple[int, ...] = ()  # 1-based page of each line of `text` (PDF); empty when not paged
 
 
-Loader = Callable[[bytes], tuple[str, str]]
+@dataclass(frozen=True)
+class Loaded:
+    """What a loader makes of a file's bytes."""
+
+    text: str  # lines separated by "\n"
+    encoding: str  # the text encoding, or the format ("pdf", "docx") for binary formats
+    line_pages: tuple[int, ...] = ()  # page of each line of `text`, for formats that have pages
+
+
+Loader = Callable[[bytes], Loaded]
 _LOADERS: dict[str, Loader] = {}
+_MAX_BYTES: dict[str, int] = {}
 
 
-def register(*suffixes: str) -> Callable[[Loader], Loader]:
-    """Register a loader for the given file suffixes (lower-case, with dot)."""
+def register(*suffixes: str, max_bytes: int = MAX_FILE_BYTES) -> Callable[[Loader], Loader]:
+    """Register a loader for the given file suffixes (lower-case, with dot) and their size limit."""
 
     def wrap(fn: Loader) -> Loader:
         for suffix in suffixes:
             _LOADERS[suffix] = fn
+            _MAX_BYTES[suffix] = max_bytes
         return fn
 
     return wrap
+
+
+def max_bytes(suffix: str) -> int:
+    """The size limit for files with this suffix."""
+    return _MAX_BYTES.get(suffix.lower(), MAX_FILE_BYTES)
 
 
 def supported_suffixes() -> tuple[str, ...]:
@@ -85,9 +106,9 @@ def _looks_like_text(text: str) -> bool:
 
 
 @register(".txt", ".md")
-def load_text(data: bytes) -> tuple[str, str]:
+def load_text(data: bytes) -> Loaded:
     text, encoding = decode(data)
-    return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
+    return Loaded(text.replace("\r\n", "\n").replace("\r", "\n"), encoding)
 
 
 def read_source(path: Path) -> bytes:
@@ -98,9 +119,10 @@ def read_source(path: Path) -> bytes:
         raise LoadError("broken symbolic link")
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        limit = max_bytes(path.suffix)
+        if size > limit:
             raise LoadError(
-                f"file too large ({size / 2**20:.1f} MiB > {MAX_FILE_BYTES // 2**20} MiB): split it into smaller files"
+                f"file too large ({size / 2**20:.1f} MiB > {limit // 2**20} MiB): split it into smaller files"
             )
         data = path.read_bytes()
     except PermissionError:
@@ -109,15 +131,19 @@ def read_source(path: Path) -> bytes:
         raise LoadError("file disappeared before it could be read") from None
     except IsADirectoryError:
         raise LoadError("is a directory") from None
+    if not data:
+        raise LoadError("empty file (0 bytes)")
     if not data.strip():
-        raise LoadError("empty file")
+        raise LoadError("empty file (only whitespace)")
     return data
 
 
 def parse_source(path: Path, data: bytes) -> SourceText:
     """Decode bytes already read from `path` with the loader registered for its suffix."""
-    text, encoding = _LOADERS[path.suffix.lower()](data)
-    return SourceText(path.name, path, text, encoding, hashlib.sha256(data).hexdigest())
+    loaded = _LOADERS[path.suffix.lower()](data)
+    return SourceText(
+        path.name, path, loaded.text, loaded.encoding, hashlib.sha256(data).hexdigest(), loaded.line_pages
+    )
 
 
 def load_file(path: Path) -> SourceText:
@@ -141,3 +167,7 @@ def discover(paths: list[Path]) -> list[Path]:
         elif root.exists():
             found.add(root)
     return sorted(found, key=lambda p: (p.name, str(p)))
+
+
+# the other formats register themselves on import; they need `register` and `LoadError` above
+from ingest import load_docx, load_html, load_pdf  # noqa: E402, F401

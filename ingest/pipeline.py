@@ -14,7 +14,7 @@ from llama_index.core.schema import TextNode
 from ingest.clean import CLEANER_VERSION, clean_document
 from ingest.embed import count_missing, embed_nodes, embed_texts, sentence_cache, sentence_texts
 from ingest.index import corpus_terms
-from ingest.load import LoadError, check_inside, discover, parse_source, read_source
+from ingest.load import LoadError, check_inside, discover, parse_source, read_source, supported_suffixes
 from ingest.split import (
     DEFAULT_MAX_CHARS,
     DEFAULT_MIN_CHARS,
@@ -59,6 +59,23 @@ class IngestSummary:
             out.append("removed: " + ", ".join(self.removed))
         out += [f"skipped {name}: {reason}" for name, reason in sorted(self.skipped.items())]
         return out
+
+
+class NothingToIndexError(LoadError):
+    """No file under the given paths could be indexed; the previous index, if any, stays in use."""
+
+    def __init__(self, paths: list[Path], skipped: dict[str, str]) -> None:
+        self.skipped = dict(skipped)
+        where = ", ".join(str(p) for p in paths) or "(no path)"
+        missing = [str(p) for p in paths if not p.exists()]
+        if skipped:
+            reasons = "; ".join(f"{name}: {reason}" for name, reason in sorted(skipped.items()))
+            message = f"nothing to index in {where}: every file was skipped ({reasons})"
+        elif missing:
+            message = f"nothing to index: {', '.join(missing)} does not exist"
+        else:
+            message = f"nothing to index: no supported file in {where} (supported: {', '.join(supported_suffixes())})"
+        super().__init__(message)
 
 
 @dataclass
@@ -179,7 +196,7 @@ def _ingest(
                 seen_hashes[digest] = name
                 continue
             source = parse_source(path, data)
-            doc = clean_document(source.name, source.text)
+            doc = clean_document(source.name, source.text, source.line_pages)
             nodes = split_document(doc, config.max_chars, config.min_chars)
             if not nodes:
                 raise LoadError("no text left after cleaning")
@@ -192,6 +209,8 @@ def _ingest(
         nodes_by_file[name] = nodes
         summary.changed.append(name)
 
+    if not files:  # bm25s cannot index nothing, and an empty index answers nothing: say why instead
+        raise NothingToIndexError(paths, summary.skipped)
     summary.removed = sorted(set(old_files) - set(files))
     summary.files = len(files)
     unchanged = previous is not None and not summary.changed and not summary.removed

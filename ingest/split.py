@@ -23,7 +23,10 @@ FOOTNOTE_SECTION = "脚注"
 
 # metadata keys shown to the embedder / LLM besides the text (the rest are bookkeeping)
 CONTEXT_KEYS = ("title", "section")
-_BOOKKEEPING_KEYS = ["doc", "line_start", "line_end", "char_start", "char_end", "line_runs", "content_hash", "defines"]
+_BOOKKEEPING_KEYS = [
+    "doc", "line_start", "line_end", "char_start", "char_end", "line_runs", "content_hash", "defines",
+    "page_start", "page_end", "page_runs",
+]  # fmt: skip
 
 _SOFT_BREAK = re.compile(r"[、，,；;]")
 
@@ -138,6 +141,14 @@ def _line_runs(lines: list[int]) -> list[list[int]]:
     return runs
 
 
+def _pages(doc: CleanDoc, lines: list[int]) -> dict:
+    """Page metadata of a chunk: first and last page, and `page_runs` like `line_runs` for evidence spans."""
+    runs = [[offset, doc.page_of(line)] for offset, line in _line_runs(lines)]
+    page_runs = [run for i, run in enumerate(runs) if i == 0 or run[1] != runs[i - 1][1]]
+    pages = [page for _, page in page_runs]
+    return {"page_start": min(pages), "page_end": max(pages), "page_runs": page_runs}
+
+
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
@@ -177,6 +188,8 @@ def split_document(
             metadata_template="{value}",
             text_template="{metadata_str}\n\n{content}",
         )
+        if doc.line_pages:
+            node.metadata.update(_pages(doc, line_map[start : start + len(text)]))
         node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=doc.name)
         if nodes:
             node.relationships[NodeRelationship.PREVIOUS] = RelatedNodeInfo(node_id=nodes[-1].node_id)

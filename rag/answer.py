@@ -38,6 +38,8 @@ class Citation:
     evidence_end: int
     score: float
     chunk_id: str
+    page_start: int | None = None  # 1-based PDF pages of the evidence; None when the document has no pages
+    page_end: int | None = None
 
     @property
     def evidence(self) -> str:
@@ -79,6 +81,7 @@ def citation_for(hit: NodeWithScore, n: int, span: tuple[int, int] | None = None
     start, end = span or (0, len(text))
     meta = node.metadata
     runs = meta.get("line_runs") or [[0, meta.get("line_start", 0)]]
+    pages = lines_of_span(meta["page_runs"], start, end) if meta.get("page_runs") else (None, None)
     return Citation(
         n=n,
         doc=meta["doc"],
@@ -90,6 +93,8 @@ def citation_for(hit: NodeWithScore, n: int, span: tuple[int, int] | None = None
         evidence_end=end,
         score=float(hit.score or 0.0),
         chunk_id=node.node_id,
+        page_start=pages[0],
+        page_end=pages[1],
     )
 
 

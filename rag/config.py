@@ -20,3 +20,8 @@ def index_dir() -> Path:
 
 def feedback_path() -> Path:
     return Path(os.environ.get("SEISAKU_QA_FEEDBACK", "feedback/feedback.jsonl"))
+
+
+def upload_allowed() -> bool:
+    """Whether the app lets users add and remove documents (`SEISAKU_QA_ALLOW_UPLOAD=1`; off by default)."""
+    return os.environ.get("SEISAKU_QA_ALLOW_UPLOAD", "") == "1"
