@@ -3,7 +3,7 @@
 One bundled document is replaced by the PDF generated from its text (`eval.textpdf`, page breaks
 where its line numbering restarts); the same questions run on the corpus with the text and with the
 PDF, evidence matched on text as always, the document's name mapped to the PDF's. The figures must
-agree within `TOLERANCE`.
+agree within `TOLERANCE` (or one question's share, see `tolerances`).
 """
 
 from __future__ import annotations
@@ -66,6 +66,24 @@ def compare(
     return text, pdf, pages
 
 
+def tolerances(questions: list[Question]) -> dict[str, float]:
+    """`TOLERANCE` per figure, or one question's share where the figure counts fewer than 1/TOLERANCE questions.
+
+    Abstention recall is over the unanswerable questions only (14 in the eval set): one question
+    flipping there moves it by 0.071, a step a ±0.02 bound cannot express.
+    """
+    unanswerable = sum(q.type == "unanswerable" for q in questions)
+    answerable = len(questions) - unanswerable
+    per_question = {"abstain_recall": unanswerable, "false_abstain_rate": answerable}
+    return {name: max(TOLERANCE, 1 / max(per_question.get(name, answerable), 1)) for name in FIGURES}
+
+
+def within(text: dict, pdf: dict, questions: list[Question]) -> bool:
+    allowed = tolerances(questions)
+    diffs = differences(text, pdf)
+    return bool(diffs) and all(abs(d) <= allowed[name] + 1e-9 for name, d in diffs.items())
+
+
 def differences(text: dict, pdf: dict, part: str = "overall") -> dict[str, float]:
     out = {}
     for name in FIGURES:
@@ -75,15 +93,16 @@ def differences(text: dict, pdf: dict, part: str = "overall") -> dict[str, float
     return out
 
 
-def report_lines(doc: str, pages: int, text: dict, pdf: dict) -> list[str]:
-    lines = [f"{doc} as a {pages}-page PDF vs its text (tolerance ±{TOLERANCE} on all questions):"]
+def report_lines(doc: str, pages: int, text: dict, pdf: dict, questions: list[Question]) -> list[str]:
+    allowed = tolerances(questions)
+    lines = [f"{doc} as a {pages}-page PDF vs its text (tolerance ±{TOLERANCE}, or one question's share):"]
     on_doc = f"questions on {doc} ({text['doc'].get('questions', 0)})"
     for part, label in (("overall", "all questions"), ("doc", on_doc)):
         lines.append(f" {label}:")
         for name, diff in differences(text, pdf, part).items():
             if part == "doc" and name.startswith(("abstain", "false_abstain")):
                 continue  # every question on one document is answerable
-            mark = "" if part != "overall" else ("ok" if abs(diff) <= TOLERANCE else "OUTSIDE")
+            mark = "" if part != "overall" else ("ok" if abs(diff) <= allowed[name] + 1e-9 else "OUTSIDE")
             a, b = text[part][name], pdf[part][name]
             lines.append(f"  {name:20s} text {a:.3f}  pdf {b:.3f}  {diff:+.3f} {mark}")
     return lines

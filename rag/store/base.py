@@ -83,16 +83,40 @@ def node_sentences(nodes: Sequence[TextNode]) -> list[tuple[int, int, int]]:
     return [(row, start, end) for row, node in enumerate(nodes) for start, end in sentence_spans(node.get_content())]
 
 
-def sentence_moments(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, mean outer product) of row vectors in float64, accumulated in blocks (bounded memory)."""
-    dim = vectors.shape[1] if vectors.ndim == 2 else 0
-    mean, second = np.zeros(dim), np.zeros((dim, dim))
-    for start in range(0, len(vectors), 65536):
-        block = np.asarray(vectors[start : start + 65536], dtype=np.float64)
-        mean += block.sum(axis=0)
-        second += block.T @ block
-    count = max(len(vectors), 1)
-    return mean / count, second / count
+class Moments:
+    """Running (mean, mean outer product) of vectors in float64, taken in blocks (bounded memory, streams)."""
+
+    BLOCK = 8192
+
+    def __init__(self, dim: int) -> None:
+        self.dim, self.count, self._buffer = dim, 0, []
+        self._sum, self._second = np.zeros(dim), np.zeros((dim, dim))
+
+    def add(self, vector: np.ndarray) -> None:
+        self._buffer.append(vector)
+        if len(self._buffer) >= self.BLOCK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            block = np.asarray(self._buffer, dtype=np.float64).reshape(-1, self.dim)
+            self._sum += block.sum(axis=0)
+            self._second += block.T @ block
+            self.count += len(block)
+            self._buffer = []
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        self._flush()
+        count = max(self.count, 1)
+        return self._sum / count, self._second / count
+
+
+def sentence_moments(vectors: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, mean outer product) of row vectors: what `IndexSnapshot.sentence_cosine_stats` reads."""
+    moments = Moments(dim)
+    for vector in vectors:
+        moments.add(vector)
+    return moments.result()
 
 
 def lines_of_span(line_runs: list[list[int]], start: int, end: int) -> tuple[int, int]:

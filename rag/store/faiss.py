@@ -136,7 +136,7 @@ class StoredIndex(IndexSnapshot):
     def sentence_moments(self) -> tuple[np.ndarray, np.ndarray]:
         cached = self.__dict__.get("_moments")
         if cached is None:
-            cached = self.__dict__["_moments"] = sentence_moments(self._sentence_matrix)
+            cached = self.__dict__["_moments"] = sentence_moments(self._sentence_matrix, self.sentences.d)
         return cached
 
     def bm25_scores(self, terms: list[str]) -> np.ndarray:

@@ -40,6 +40,7 @@ from rag.store.base import (
     IndexLoadError,
     IndexSnapshot,
     Manifest,
+    Moments,
     Ranking,
     Rankings,
     Store,
@@ -301,15 +302,13 @@ class PostgresStore(Store):
         manifest.counts = {"files": len(manifest.files), "chunks": len(nodes), "sentences": len(spans)}
         postings = _postings(terms)
         total_len = sum(max(len(t), 1) for t in terms)
-        mean, second = sentence_moments(np.asarray(sentence_vectors, dtype=np.float32).reshape(-1, DIM))
-        moments = np.concatenate([mean, second.ravel()]).astype("<f8").tobytes()
+        moments = Moments(DIM)  # taken while the sentence vectors stream into COPY
 
         def load(conn: psycopg.Connection) -> None:
             with conn.transaction():
                 conn.execute(
-                    "INSERT INTO versions (id, manifest, n_chunks, total_len, sentence_moments)"
-                    " VALUES (%s, %s, %s, %s, %s)",
-                    (version, Jsonb(_manifest_dict(manifest)), len(nodes), total_len, moments),
+                    "INSERT INTO versions (id, manifest, n_chunks, total_len) VALUES (%s, %s, %s, %s)",
+                    (version, Jsonb(_manifest_dict(manifest)), len(nodes), total_len),
                 )
                 with conn.cursor().copy("COPY documents (version, name, title, sha256, info) FROM STDIN") as copy:
                     for name, info in manifest.files.items():
@@ -341,6 +340,12 @@ class PostgresStore(Store):
                 for row, ((node_row, start, end), vector) in enumerate(zip(spans, sentence_vectors)):
                     doc = nodes[node_row].metadata["doc"]
                     copy.write_row((version, row, node_row, doc, start, end, _vector_text(vector)))
+                    moments.add(vector)
+            mean, second = moments.result()
+            conn.execute(
+                "UPDATE versions SET sentence_moments = %s WHERE id = %s",
+                (np.concatenate([mean, second.ravel()]).astype("<f8").tobytes(), version),
+            )
             with conn.cursor().copy(
                 sql.SQL("COPY {} (version, term, row, doc, tf, score) FROM STDIN").format(
                     _partition("postings", version)
@@ -511,7 +516,8 @@ class PgSnapshot(IndexSnapshot):
         """Stored with the version; a version written before schema 2 has them computed once from its rows."""
         cached = self.__dict__.get("_moments")
         if cached is None:
-            cached = self.__dict__["_moments"] = sentence_moments(self._sentences[list(range(len(self._sentences)))])
+            every = self._sentences[list(range(len(self._sentences)))]
+            cached = self.__dict__["_moments"] = sentence_moments(every, DIM)
         return cached
 
     def scores_of(

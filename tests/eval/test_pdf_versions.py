@@ -8,7 +8,7 @@ import pytest
 
 from eval.bench import PDF_PAGES_PER_SECOND_TARGET, pdf_pages_per_second
 from eval.data import load_questions
-from eval.pdf_parity import TOLERANCE, as_pdf_questions, compare, differences
+from eval.pdf_parity import TOLERANCE, as_pdf_questions, compare, differences, tolerances, within
 from eval.textpdf import FONT_EMBEDDED, page_breaks, text_to_pdf
 from ingest.load import load_file
 from tests.conftest import CORPUS, QUESTIONS
@@ -49,7 +49,10 @@ def test_questions_follow_the_document_to_its_pdf_name():
 
 @pytest.mark.slow
 def test_eval_figures_from_the_pdf_match_the_text(corpus_index):
-    text, pdf, _ = compare(CORPUS, NUMBERED, load_questions(QUESTIONS), text_index=corpus_index)
+    questions = load_questions(QUESTIONS)
+    text, pdf, _ = compare(CORPUS, NUMBERED, questions, text_index=corpus_index)
     assert pdf["doc"]["questions"] > 10
-    diffs = differences(text, pdf)
-    assert diffs and all(abs(d) <= TOLERANCE for d in diffs.values()), diffs
+    assert within(text, pdf, questions), (differences(text, pdf), tolerances(questions))
+    # retrieval and answers over the answerable questions hold the plain ±0.02
+    for name in ("recall_at_k", "mrr_at_10", "keyword_accuracy", "cited_support"):
+        assert abs(differences(text, pdf)[name]) <= TOLERANCE, name

@@ -132,3 +132,32 @@ def test_an_unreachable_server_is_reported_without_the_password():
     message = str(caught.value)
     assert "127.0.0.1:1/policies" in message and "unreachable" in message and "s3cret" not in message
     store.close()
+
+
+def test_a_querys_standing_in_the_corpus_and_hit_signals_agree_across_stores(faiss_qa, pg_qa):
+    """The corpus z comes from stored sentence moments, and a hit's unranked scores are asked of the store."""
+    query = "生成AIの利用で個人情報保護法上の留意点は何？"
+    vector = faiss_qa.retriever.query_vector(query)
+    cosines = faiss_qa.index.sentence_vectors() @ vector
+    for qa in (faiss_qa, pg_qa):
+        mean, std = qa.index.sentence_cosine_stats(vector)
+        assert mean == pytest.approx(float(cosines.mean()), abs=1e-5)
+        assert std == pytest.approx(float(cosines.std()), abs=1e-5)
+    a = faiss_qa.retriever.retrieve_with_signals(query, k=8)
+    b = pg_qa.retriever.retrieve_with_signals(query, k=8)
+    assert [h.node.node_id for h in a.hits] == [h.node.node_id for h in b.hits]
+    for x, y in zip(a.signals, b.signals):
+        assert (x.chunk_rank, x.sentence_rank, x.bm25_rank) == (y.chunk_rank, y.sentence_rank, y.bm25_rank)
+        np.testing.assert_allclose(
+            [x.chunk_cosine, x.sentence_cosine, x.bm25], [y.chunk_cosine, y.sentence_cosine, y.bm25], atol=1e-4
+        )
+    assert a.sentence_cosine_z == pytest.approx(b.sentence_cosine_z, abs=1e-3)
+    rows = sorted({0, 3, len(cosines) - 1})
+    np.testing.assert_allclose(b.sentence_cosines(rows), cosines[rows], atol=1e-5)
+    # a hit beyond some ranking's top 50 still gets its exact scores
+    rows_of = {node.node_id: row for row, node in enumerate(faiss_qa.index.nodes)}
+    row = rows_of[a.hits[-1].node.node_id]
+    exact = [float(faiss_qa.index.dense_scores(vector)[row]), float(faiss_qa.index.sentence_scores(vector)[row])]
+    for qa in (faiss_qa, pg_qa):
+        chunk, sentence, _ = qa.index.scores_of(vector, [], [row])
+        np.testing.assert_allclose([chunk[0], sentence[0]], exact, atol=1e-5)
