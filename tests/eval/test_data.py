@@ -31,7 +31,9 @@ def test_holdout_set_is_verbatim_and_shares_no_question_with_the_eval_set():
     assert check_against_corpus(holdout, CORPUS) == []
 
 
-@pytest.mark.parametrize(("name", "size"), [("questions_blind.jsonl", 72), ("questions_train.jsonl", 500)])
+@pytest.mark.parametrize(
+    ("name", "size"), [("questions_blind.jsonl", 72), ("questions_blind2.jsonl", 78), ("questions_train.jsonl", 500)]
+)
 def test_blind_and_training_sets_are_verbatim_colloquial_and_apart(name, size):
     questions = load_questions(QUESTIONS.with_name(name))
     kinds = Counter(q.extra.get("kind") for q in questions)
@@ -45,8 +47,9 @@ def test_blind_and_training_sets_are_verbatim_colloquial_and_apart(name, size):
     assert check_against_corpus(questions, CORPUS) == []
 
 
-def test_blind_set_shares_no_question_with_the_training_set():
-    blind = load_questions(QUESTIONS.with_name("questions_blind.jsonl"))
+@pytest.mark.parametrize("name", ["questions_blind.jsonl", "questions_blind2.jsonl"])
+def test_blind_sets_share_no_question_with_the_training_set(name):
+    blind = load_questions(QUESTIONS.with_name(name))
     train = load_questions(QUESTIONS.with_name("questions_train.jsonl"))
     assert not {q.question for q in blind} & {q.question for q in train}
 
