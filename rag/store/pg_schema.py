@@ -9,7 +9,7 @@ UPDATE of `live`; an old version is dropped as whole partitions.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATION_LOCK = 0x5E15A17  # pg_advisory_xact_lock key for migrations
 DIM = 384  # vector(384): the bundled e5-small; another dimension needs its own schema
 
@@ -108,6 +108,39 @@ CREATE TABLE embeddings (
     2: """
 ALTER TABLE versions ADD COLUMN sentence_moments bytea;
 CREATE INDEX sentences_node ON sentences (version, node_row);
+""",
+    # 3: the ingest job queue (`rag ingest --enqueue`, `rag worker`): a batch is a whole corpus, a job one
+    #    of its documents (its bytes, so workers on other machines need no shared disk)
+    3: """
+CREATE TABLE ingest_batches (
+    id text PRIMARY KEY,
+    state text NOT NULL DEFAULT 'queued'
+        CHECK (state IN ('queued', 'publishing', 'live', 'superseded', 'failed')),
+    total int NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    heartbeat timestamptz,
+    finished_at timestamptz,
+    version text,
+    error text
+);
+CREATE TABLE ingest_jobs (
+    id bigserial PRIMARY KEY,
+    batch text NOT NULL REFERENCES ingest_batches (id) ON DELETE CASCADE,
+    name text NOT NULL,
+    content bytea NOT NULL,
+    state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+    attempts int NOT NULL DEFAULT 0,
+    worker text,
+    claimed_at timestamptz,
+    heartbeat timestamptz,
+    finished_at timestamptz,
+    chunks int,
+    embedded int,
+    seconds real,
+    error text,
+    UNIQUE (batch, name)
+);
+CREATE INDEX ingest_jobs_claim ON ingest_jobs (state, id);
 """,
 }
 
