@@ -154,6 +154,7 @@ def sidebar(qa: PolicyQA) -> dict[str, Any]:
             st.warning(escape_markdown(f"索引が古い設定で作られています（{stale}）。「索引を更新」を押してください。"))
         for name, reason in manifest.skipped.items():
             st.caption(escape_markdown(f"読み込めなかった資料: {name}（{reason}）"))
+        queue_progress(qa)
         if st.button("索引を更新", help="corpus/ の変更を反映します（変更された資料だけを処理します）"):
             try:
                 st.session_state.ingest_summary = build_index()
@@ -163,6 +164,28 @@ def sidebar(qa: PolicyQA) -> dict[str, Any]:
         if config.upload_allowed():
             manage_documents(qa)
     return {"docs": docs or None, "k": k, "mode": mode, "index_version": qa.index.path.name, "generator": generator}
+
+
+def queue_progress(qa: PolicyQA) -> None:
+    """With the PostgreSQL store: the newest queued batch (`rag ingest --enqueue`) while workers embed it."""
+    from rag.store.pg_queue import JobQueue
+    from rag.store.postgres import PgSnapshot
+
+    if not isinstance(qa.index, PgSnapshot):
+        return
+    try:
+        batches = JobQueue(qa.index.store).status(limit=1)
+    except IndexLoadError:  # a schema without the queue yet
+        return
+    if batches and batches[0].state in ("queued", "publishing"):
+        batch = batches[0]
+        eta = batch.eta_seconds()
+        left = f"、残り約 {eta / 60:.0f} 分" if eta else ""
+        st.progress(
+            (batch.done + batch.failed) / max(batch.total, 1),
+            text=f"取り込み待ちの資料: {batch.done + batch.failed} / {batch.total} 件{left}"
+            "（公開されるまで今の索引で回答します）",
+        )
 
 
 def reindex_after_change(messages: list[str]) -> None:

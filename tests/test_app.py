@@ -183,3 +183,25 @@ def test_reindex_button_picks_up_a_new_document(corpus_index, tmp_path, monkeypa
     assert any("資料: 6 件" in m.value.replace("\\", "") for m in at.sidebar.markdown)
     ask(at, "量子計算の研究開発拠点はいつまでに整備する？")
     assert "2030年" in last_answer(at).text
+
+
+def test_the_app_answers_from_the_database_store_and_shows_a_queued_batch(pg_database, corpus_index, monkeypatch):
+    """SEISAKU_QA_STORE=postgresql://… : answers come from the database; a batch being embedded shows its progress."""
+    from rag.store.pg_queue import JobQueue
+    from rag.store.postgres import PostgresStore
+    from tests.conftest import pg_corpus_store
+
+    url = pg_corpus_store(pg_database, corpus_index)
+    monkeypatch.setenv("SEISAKU_QA_STORE", url)
+    monkeypatch.setenv("SEISAKU_QA_CORPUS", str(CORPUS))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    ask(at, "AISIはいつ設立されましたか？")
+    assert "2024年2月" in last_answer(at).text
+    assert not at.get("progress")
+    JobQueue(PostgresStore(url)).enqueue([(p.name, p.read_bytes()) for p in sorted(CORPUS.iterdir())])
+    at.run()
+    assert not at.exception, at.exception
+    bars = at.get("progress")
+    assert bars and "取り込み待ちの資料: 0 / 5 件" in bars[0].proto.text
