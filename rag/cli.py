@@ -260,7 +260,9 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    config = TrainConfig(steps=args.steps, trainable_layers=args.trainable_layers, seed=args.seed)
+    config = TrainConfig(
+        steps=args.steps, trainable_layers=args.trainable_layers, seed=args.seed, trainable=args.trainable, lr=args.lr
+    )
     train(args.jsquad, args.out, config, args.max_minutes, args.eval_questions, resume=not args.restart)
     return 0
 
@@ -367,6 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=600, help="total optimizer steps of 4 questions each")
     p.add_argument("--max-minutes", type=float, help="stop training after this long (checkpointed; rerun continues)")
     p.add_argument("--trainable-layers", type=int, default=4, help="top encoder layers to train (default 4 of 12)")
+    p.add_argument(
+        "--trainable", choices=["layers", "float32"], default="layers",
+        help="'float32': only biases and LayerNorms, which survive re-quantization exactly (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument("--lr", type=float, default=5e-5, help="learning rate of the encoder (default: %(default)s)")
     p.add_argument("--eval-questions", type=int, default=200, help="held-out questions to measure on")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch threads (1 is 4x faster than 2 on a 2-core machine others share)")

