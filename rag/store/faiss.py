@@ -48,7 +48,9 @@ VERSIONS = "versions"
 KEEP_OLD_VERSIONS = 1  # readers that loaded the previous version may still be reading files
 # From this many vectors an index is HNSW (approximate) instead of flat (exact, linear in the corpus).
 HNSW_MIN_VECTORS = int(os.environ.get("SEISAKU_QA_HNSW_MIN", "50000"))
-HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 256
+# efSearch at 1000x the corpus (1M sentence vectors), fused recall@10 against exact / retrieve p95:
+# 256 0.903 / 54 ms, 512 0.915 / 51 ms, 1024 0.943 / 49 ms, 2048 0.967 / 62 ms
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 2048
 
 
 @dataclass(eq=False)
