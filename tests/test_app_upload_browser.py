@@ -83,6 +83,8 @@ def page(upload_app):
 
 
 def _upload(page, *files: Path) -> None:
+    # after an upload the app renders a fresh, empty uploader; wait until the previous one has left the page
+    page.wait_for_function("document.querySelectorAll('[data-testid=stSidebar] input[type=file]').length === 1")
     page.get_by_test_id("stSidebar").locator("input[type=file]").set_input_files([str(f) for f in files])
     page.get_by_role("button", name="追加して索引を更新").click()
 
