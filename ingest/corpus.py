@@ -16,9 +16,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.clean import clean_document
-from ingest.load import LoadError, discover, max_bytes, parse_source, supported_suffixes
-from ingest.split import split_document
+from ingest.load import LoadError, discover, max_bytes, supported_suffixes
+from ingest.pipeline import IngestConfig, split_source  # the pipeline's own steps: the check matches ingest
 
 MAX_NAME_CHARS = 120
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
@@ -72,9 +71,7 @@ def check_document(name: str, data: bytes) -> None:
         raise LoadError(f"file too large ({len(data) / 2**20:.1f} MiB > {max_bytes(suffix) // 2**20} MiB)")
     if not data.strip():
         raise LoadError("empty file (0 bytes)" if not data else "empty file (only whitespace)")
-    source = parse_source(Path(name), data)
-    if not split_document(clean_document(source.name, source.text, source.line_pages)):
-        raise LoadError("no text left after cleaning")
+    split_source(Path(name), data, IngestConfig())
 
 
 def add_document(corpus: Path, name: str, data: bytes) -> Added:

@@ -11,10 +11,18 @@ from pathlib import Path
 
 from llama_index.core.schema import TextNode
 
-from ingest.clean import CLEANER_VERSION, clean_document
+from ingest.clean import CLEANER_VERSION, CleanDoc, clean_document
 from ingest.embed import count_missing, embed_nodes, embed_texts, sentence_cache, sentence_texts
 from ingest.index import corpus_terms
-from ingest.load import LoadError, check_inside, discover, parse_source, read_source, supported_suffixes
+from ingest.load import (
+    LoadError,
+    SourceText,
+    check_inside,
+    discover,
+    parse_source,
+    read_source,
+    supported_suffixes,
+)
 from ingest.split import (
     DEFAULT_MAX_CHARS,
     DEFAULT_MIN_CHARS,
@@ -91,6 +99,16 @@ class IngestConfig:
             "max_chars": self.max_chars,
             "min_chars": self.min_chars,
         }
+
+
+def split_source(path: Path, data: bytes, config: IngestConfig) -> tuple[SourceText, CleanDoc, list[TextNode]]:
+    """One file's bytes → decoded text → cleaned document → chunks; LoadError when nothing is left."""
+    source = parse_source(path, data)
+    doc = clean_document(source.name, source.text, source.line_pages)
+    nodes = split_document(doc, config.max_chars, config.min_chars)
+    if not nodes:
+        raise LoadError("no text left after cleaning")
+    return source, doc, nodes
 
 
 def stale_reason(manifest: Manifest, config: IngestConfig | None = None) -> str | None:
@@ -195,11 +213,7 @@ def _ingest(
                 files[name] = dict(old_files[name], path=str(path))
                 seen_hashes[digest] = name
                 continue
-            source = parse_source(path, data)
-            doc = clean_document(source.name, source.text, source.line_pages)
-            nodes = split_document(doc, config.max_chars, config.min_chars)
-            if not nodes:
-                raise LoadError("no text left after cleaning")
+            source, doc, nodes = split_source(path, data, config)
         except (LoadError, OSError) as exc:
             summary.skipped[name] = str(exc)
             log.warning("skipped %s: %s", path, exc)

@@ -22,11 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.clean import clean_document
 from ingest.embed import embed_nodes, embed_texts, sentence_texts
-from ingest.load import LoadError, discover, parse_source, read_source
-from ingest.pipeline import IngestConfig, NothingToIndexError, ingest
-from ingest.split import content_hash, search_text, split_document
+from ingest.load import LoadError, discover, read_source
+from ingest.pipeline import IngestConfig, NothingToIndexError, ingest, split_source
+from ingest.split import content_hash, search_text
 from rag.embedders import load_embedder
 from rag.store import IndexLoadError, open_store
 from rag.store.pg_queue import LEASE_SECONDS, JobQueue
@@ -71,14 +70,7 @@ def enqueue(paths: list[Path], location: str | Path | None) -> Enqueued:
 
 def embed_document(store: PostgresStore, config: IngestConfig, embedder, name: str, data: bytes) -> tuple[int, int]:
     """Embed one document's chunks and sentences into the store's shared cache; (chunks, vectors computed)."""
-    with tempfile.TemporaryDirectory(prefix="seisaku-worker-") as tmp:
-        path = Path(tmp) / name
-        path.write_bytes(data)
-        source = parse_source(path, data)
-    doc = clean_document(source.name, source.text, source.line_pages)
-    nodes = split_document(doc, config.max_chars, config.min_chars)
-    if not nodes:
-        raise LoadError("no text left after cleaning")
+    _, _, nodes = split_source(Path(name), data, config)  # loaders read the bytes; the name gives the format
     sentences = sentence_texts(nodes)
     chunks = store.cached_vectors(config.embedder, [content_hash(search_text(n)) for n in nodes])
     sentence_vectors = store.cached_vectors(config.embedder, [content_hash(t) for t in sentences])
