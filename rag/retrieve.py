@@ -140,20 +140,18 @@ class HybridRetriever(BaseRetriever):
 
     def _signals(self, vector: np.ndarray, query: str, rankings: Rankings, order: list[int]) -> list[Signals]:
         """Each hit's score and rank in each ranking; a score a ranking did not reach is asked of the store."""
-        lexical = rankings.lexical or Ranking.empty()
-        views = [rankings.chunk, rankings.sentence, lexical]
+        views = [rankings.chunk, rankings.sentence] + ([rankings.lexical] if rankings.lexical is not None else [])
         found = [dict(zip(r.rows.tolist(), zip(r.scores.tolist(), range(len(r))))) for r in views]
-        missing = [row for row in order if any(row not in f for f in found[: 3 if rankings.lexical else 2])]
+        missing = [row for row in order if any(row not in f for f in found)]
         exact: dict[int, tuple[float, float, float]] = {}
         if missing:
             terms = self.query_terms(query) if rankings.lexical is not None else []
             exact = dict(zip(missing, zip(*(s.tolist() for s in self.index.scores_of(vector, terms, missing)))))
         out = []
         for row in order:
-            scores, ranks = [], []
+            scores, ranks = list(exact.get(row, (0.0, 0.0, 0.0))), [CANDIDATES] * 3
             for which, f in enumerate(found):
-                score, rank = f.get(row, (None, CANDIDATES))
-                scores.append(score if score is not None else (exact[row][which] if row in exact else 0.0))
-                ranks.append(rank)
-            out.append(Signals(*(float(s) for s in scores), *(int(r) for r in ranks)))
+                if row in f:
+                    scores[which], ranks[which] = f[row]
+            out.append(Signals(*(float(s) for s in scores), *ranks))
         return out

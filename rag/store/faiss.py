@@ -71,6 +71,7 @@ class StoredIndex(IndexSnapshot):
         rows = np.array([row for row, _, _ in self.sentence_spans], dtype=np.int64)
         # sentences are stored node by node: each node's run starts where its row first appears
         self._sentence_nodes, self._sentence_starts = np.unique(rows, return_index=True)
+        self._sentence_ends = np.append(self._sentence_starts[1:], len(rows))
         self._sentence_node_of = rows
         self.approximate = _is_hnsw(self.dense) or _is_hnsw(self.sentences)
         for index in (self.dense, self.sentences):
@@ -128,10 +129,11 @@ class StoredIndex(IndexSnapshot):
             chunks = self.dense.reconstruct_batch(wanted) @ vector
         sentences = np.full(len(wanted), -1.0, dtype=np.float32)
         at = np.searchsorted(self._sentence_nodes, wanted)
-        ends = np.append(self._sentence_starts[1:], len(self.sentence_spans))
         for i, (row, j) in enumerate(zip(wanted, at)):
             if j < len(self._sentence_nodes) and self._sentence_nodes[j] == row:
-                sentences[i] = float((self._sentence_matrix[self._sentence_starts[j] : ends[j]] @ vector).max())
+                sentences[i] = float(
+                    (self._sentence_matrix[self._sentence_starts[j] : self._sentence_ends[j]] @ vector).max()
+                )
         lexical = self.bm25_scores(terms)[wanted] if terms else np.zeros(len(wanted), dtype=np.float32)
         return chunks.astype(np.float32), sentences, lexical
 
