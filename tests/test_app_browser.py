@@ -41,41 +41,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served_app(corpus_index, tmp_path_factory) -> Iterator[str]:
-    """The app on a free port, over the corpus plus one document full of markup and script."""
-    if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
-        pytest.skip(f"{CHROMIUM} not installed (`apt-get install chromium`); CI installs it")
-    from ingest.pipeline import ingest
-
-    work = tmp_path_factory.mktemp("served")
-    corpus, index = work / "corpus", work / "index"
-    shutil.copytree(CORPUS, corpus)
-    (corpus / "999_hostile.txt").write_text(HOSTILE_DOC, encoding="utf-8")
-    shutil.copytree(corpus_index, index)
-    ingest([corpus], index, progress=False)  # only the new document is embedded
+def serve_app(work: Path, env: dict[str, str]) -> Iterator[str]:
+    """`streamlit run app.py` on a free port with `env` added; yields its URL once healthy, stops it after."""
     port = _free_port()
-    env = dict(
-        os.environ,
-        SEISAKU_QA_CORPUS=str(corpus),
-        SEISAKU_QA_INDEX=str(index),
-        SEISAKU_QA_FEEDBACK=str(work / "feedback.jsonl"),
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "app.py"),
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-    ]
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port)]
+    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
     log = open(work / "streamlit.log", "w")  # noqa: SIM115 - closed after the server stops
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, **env), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -93,6 +65,27 @@ def served_app(corpus_index, tmp_path_factory) -> Iterator[str]:
         server.terminate()
         server.wait(timeout=20)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def served_app(corpus_index, tmp_path_factory) -> Iterator[str]:
+    """The app on a free port, over the corpus plus one document full of markup and script."""
+    if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
+        pytest.skip(f"{CHROMIUM} not installed (`apt-get install chromium`); CI installs it")
+    from ingest.pipeline import ingest
+
+    work = tmp_path_factory.mktemp("served")
+    corpus, index = work / "corpus", work / "index"
+    shutil.copytree(CORPUS, corpus)
+    (corpus / "999_hostile.txt").write_text(HOSTILE_DOC, encoding="utf-8")
+    shutil.copytree(corpus_index, index)
+    ingest([corpus], index, progress=False)  # only the new document is embedded
+    env = {
+        "SEISAKU_QA_CORPUS": str(corpus),
+        "SEISAKU_QA_INDEX": str(index),
+        "SEISAKU_QA_FEEDBACK": str(work / "feedback.jsonl"),
+    }
+    yield from serve_app(work, env)
 
 
 @pytest.fixture

@@ -4,46 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import CORPUS
 from tests.documents import write_image_only_pdf, write_policy_pdf
-from tests.test_app_browser import CHROMIUM, CHROMIUM_FLAGS, _free_port
+from tests.test_app_browser import CHROMIUM, CHROMIUM_FLAGS, serve_app
 
 pytestmark = pytest.mark.slow
 SMALL = "002_899c488193c17f37.txt"
-
-
-def _serve(work: Path, env: dict[str, str]) -> Iterator[str]:
-    port = _free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port)]
-    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
-    log = open(work / "streamlit.log", "w")  # noqa: SIM115 - closed after the server stops
-    server = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, **env), stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((work / "streamlit.log").read_text()) from None
-                time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +34,7 @@ def upload_app(tmp_path_factory) -> Iterator[tuple[str, Path]]:
         "SEISAKU_QA_FEEDBACK": str(work / "feedback.jsonl"),
         "SEISAKU_QA_ALLOW_UPLOAD": "1",
     }
-    for url in _serve(work, env):
+    for url in serve_app(work, env):
         yield url, work
 
 
