@@ -27,12 +27,12 @@ from eval.data import load_questions
 from eval.metrics import percentile
 from eval.textpdf import FONT, FONT_EMBEDDED, text_to_pdf
 from ingest.clean import clean_document
-from ingest.index import build_bm25
+from ingest.index import corpus_terms
 from ingest.load import load_file
 from ingest.pipeline import ingest
 from rag.config import corpus_dir
 from rag.qa import PolicyQA
-from rag.store import Manifest, node_sentences, read_index, write_index
+from rag.store import Manifest, Store, node_sentences, open_store, read_index
 from rag.text import default_tokenizer
 from rag.threads import QUERY_THREADS, cores, set_threads
 
@@ -90,10 +90,16 @@ def _varied_copies(corpus: Path, out: Path, copies: int) -> None:
             (out / f"{src.stem}_copy{k:03d}.txt").write_text(f"写し{k}号 {src.stem}\n\n{text}", encoding="utf-8")
 
 
-def _scaled_index(base: Path, out: Path, scale: int) -> None:
-    """An index of `scale` copies of the corpus: real vectors + noise, text tagged per copy."""
+def _scaled_index(base: Path, out: Store | Path, scale: int) -> None:
+    """An index of `scale` copies of the corpus in `out` (any store): real vectors + noise, text tagged per copy.
+
+    Each copy's terms are the original's plus its tag's (tokenizing 1000 copies would dominate the build).
+    """
+    store = out if isinstance(out, Store) else open_store(out)
     stored = read_index(base)
     vectors = stored.vectors()
+    tokenizer = default_tokenizer()
+    base_terms = corpus_terms(stored.nodes, tokenizer)
     sentence_rows: dict[int, list[np.ndarray]] = {}
     for (row, _, _), vector in zip(stored.sentence_spans, stored.sentence_vectors()):
         sentence_rows.setdefault(row, []).append(vector)
@@ -103,14 +109,16 @@ def _scaled_index(base: Path, out: Path, scale: int) -> None:
         out = vector + rng.normal(0, 0.01, vector.shape).astype(np.float32)
         return out / np.linalg.norm(out)
 
-    nodes, rows, sentence_vectors = [], [], []
+    nodes, rows, sentence_vectors, terms = [], [], [], []
     for k in range(scale):
+        tag_terms = tokenizer.terms(f"（写し{k}）")
         for row, (node, vector) in enumerate(zip(stored.nodes, vectors)):
             copy = node.model_copy(deep=True)
             copy.id_ = f"{node.node_id}~{k}"
             copy.text = f"{node.text}（写し{k}）"
             copy.metadata["doc"] = f"{node.metadata['doc']}~{k}"
             nodes.append(copy)
+            terms.append(base_terms[row] + tag_terms)
             rows.append(noisy(vector))
             originals = sentence_rows.get(row) or [vector]
             for i in range(len(node_sentences([copy]))):  # the tag may add a sentence: reuse the last vector
@@ -119,14 +127,21 @@ def _scaled_index(base: Path, out: Path, scale: int) -> None:
     manifest = Manifest(
         m.embedder, m.dim, m.chunker, m.tokenizer, {f"{n}~{k}": {} for n in m.files for k in range(scale)}
     )
-    bm25 = build_bm25(nodes, default_tokenizer())
-    write_index(out, manifest, nodes, np.vstack(rows), bm25, np.vstack(sentence_vectors))
+    store.write(manifest, nodes, np.vstack(rows), terms, np.vstack(sentence_vectors))
 
 
-def approximate_rows(base: Path, work: Path, scales: list[int], questions: list[str]) -> list[str]:
-    """Per scale: FAISS flat vs FAISS HNSW build time, disk, RAM, retrieve p50/p95 and recall@10 against exact.
+STORE_ROWS = ("faiss flat", "faiss hnsw", "pgvector")
 
-    The pgvector row is not run here (its HNSW build at 100x takes minutes on 2 shared cores).
+
+def approximate_rows(
+    base: Path, work: Path, scales: list[int], questions: list[str], pg_url: str | None = None,
+    rows: tuple[str, ...] = STORE_ROWS[:2],
+) -> list[str]:  # fmt: skip
+    """Per scale and store: build time, disk, serving RSS, retrieve p50/p95 and recall@10 against exact search.
+
+    Each store is read by a fresh process (`serve_figures`), so its RSS is what an app process holding
+    that index would use. FAISS flat is exact, so it is always built: it is the recall reference.
+    The pgvector row needs `pg_url` (a database it may write versions into).
     """
     import os
 
@@ -135,31 +150,79 @@ def approximate_rows(base: Path, work: Path, scales: list[int], questions: list[
     out = ["scale  chunks  store        build s  disk MiB  RSS MiB  retrieve p50/p95 ms  recall@10"]
     for scale in scales:
         exact: dict[str, list[str]] = {}
-        for label, threshold in (("faiss flat", 10**12), ("faiss hnsw", 0)):
-            faiss_store.HNSW_MIN_VECTORS = threshold
-            root = work / f"scaled_{scale}_{label.split()[1]}"
+        for label in ("faiss flat", *[r for r in rows if r != "faiss flat"]):
+            if label == "pgvector" and not pg_url:
+                continue
             t = time.perf_counter()
-            _scaled_index(base, root, scale)
-            build = time.perf_counter() - t
-            rss0 = _rss_mib()
-            qa = PolicyQA.load(root)
-            rss = _rss_mib() - rss0
-            times, found = [], {}
-            for q in questions:
-                t = time.perf_counter()
-                found[q] = [h.node.node_id for h in qa.retrieve(q, k=10)]
-                times.append((time.perf_counter() - t) * 1000)
+            if label == "pgvector":
+                from rag.store.postgres import PostgresStore
+
+                store = PostgresStore(pg_url)
+                _scaled_index(base, store, scale)
+                build, location, disk = time.perf_counter() - t, pg_url, _pg_size(store)
+                store.close()
+            else:
+                faiss_store.HNSW_MIN_VECTORS = 10**12 if label == "faiss flat" else 0
+                root = work / f"scaled_{scale}_{label.split()[1]}"
+                _scaled_index(base, root, scale)
+                build, location, disk = time.perf_counter() - t, str(root), _dir_size(root)
+                faiss_store.HNSW_MIN_VECTORS = int(os.environ.get("SEISAKU_QA_HNSW_MIN", "50000"))
+            served = _serve_in_process(location, questions)
             if label == "faiss flat":
-                exact = found
+                exact = served["found"]
+            found, times = served["found"], served["ms"]
             recall = np.mean([len(set(found[q]) & set(exact[q])) / max(len(exact[q]), 1) for q in questions])
             out.append(
-                f"{scale:5d}  {len(qa.index.nodes):6d}  {label:11s}  {build:7.1f}  {_dir_size(root) / 2**20:8.0f}  "
-                f"{rss:7.0f}  {percentile(times, 50):8.1f} / {percentile(times, 95):6.1f}  {recall:9.3f}"
+                f"{scale:5d}  {served['chunks']:6d}  {label:11s}  {build:7.1f}  {disk / 2**20:8.0f}  "
+                f"{served['rss_mib']:7.0f}  {percentile(times, 50):8.1f} / {percentile(times, 95):6.1f}  {recall:9.3f}"
             )
-            del qa
-            shutil.rmtree(root, ignore_errors=True)
-        faiss_store.HNSW_MIN_VECTORS = int(os.environ.get("SEISAKU_QA_HNSW_MIN", "50000"))
+            print(out[-1], flush=True)
+            if label != "pgvector":
+                shutil.rmtree(location, ignore_errors=True)
     return out
+
+
+def _serve_in_process(location: str, questions: list[str]) -> dict:
+    """`serve_figures` in a fresh Python process (its RSS is the store's, not this benchmark's)."""
+    import json
+
+    done = subprocess.run(
+        [sys.executable, "-m", "eval.bench", "--serve", location],
+        input=json.dumps(questions, ensure_ascii=False), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def serve_figures(location: str, questions: list[str]) -> dict:
+    """Load the live index at `location` as the app does, retrieve top 10 for each question (twice: the
+    first pass warms caches), and report chunk count, node ids found, per-question ms and the process RSS."""
+    qa = PolicyQA.load(store=location)
+    found: dict[str, list[str]] = {}
+    for q in questions:
+        qa.retrieve(q, k=10)
+    times = []
+    for q in questions:
+        t = time.perf_counter()
+        found[q] = [h.node.node_id for h in qa.retrieve(q, k=10)]
+        times.append((time.perf_counter() - t) * 1000)
+    for q in questions[:10]:  # the answer side too, so what it holds is counted
+        qa.ask(q)
+    return {"chunks": len(qa.index.nodes), "found": found, "ms": times, "rss_mib": _rss_mib()}
+
+
+def _pg_size(store) -> int:
+    """Bytes of the live version's partitions (tables and indexes) in the database."""
+    from rag.store.postgres import PARTITIONED, _partition
+
+    version = store.current()
+
+    def size(conn) -> int:
+        names = [_partition(t, version).as_string(conn).strip('"') for t in PARTITIONED]
+        row = conn.execute("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c WHERE c.relname = ANY(%s)",
+                           (names,)).fetchone()  # fmt: skip
+        return int(row[0] or 0)
+
+    return store.run(size)
 
 
 def _rss_mib() -> float:
@@ -175,7 +238,11 @@ def print_pdf_speed(work: Path) -> float:
     return rate
 
 
-def main(scales: list[int] | None = None, pdf_only: bool = False) -> int:
+def main(
+    scales: list[int] | None = None, pdf_only: bool = False, pg_url: str | None = None,
+    rows: tuple[str, ...] = STORE_ROWS[:2], scaled_only: bool = False,
+) -> int:  # fmt: skip
+    """The whole benchmark; `scaled_only` runs just the store rows at each scale (`approximate_rows`)."""
     scales = scales or [100]
     scale = max(scales)
     questions = [q.question for q in load_questions(QUESTIONS)]
@@ -193,6 +260,9 @@ def main(scales: list[int] | None = None, pdf_only: bool = False) -> int:
         noop = time.perf_counter() - t
         print(f"cold ingest: {cold:.1f} s ({first.chunks} chunks); no-change re-ingest: {noop:.2f} s")
         print(f"index size on disk: {_dir_size(index) / 2**20:.2f} MiB")
+        if scaled_only:
+            approximate_rows(index, work, scales, questions[:60], pg_url, rows)
+            return 0
 
         qa = PolicyQA.load(index)
         retrieve, ask = _latencies(qa, questions)
@@ -230,7 +300,7 @@ def main(scales: list[int] | None = None, pdf_only: bool = False) -> int:
             f"retrieve p50 {percentile(retrieve, 50):.1f} ms, p95 {percentile(retrieve, 95):.1f} ms; "
             f"ask p50 {statistics.median(ask):.1f} ms"
         )
-        print("\n".join(approximate_rows(index, work, scales, questions[:60])))
+        approximate_rows(index, work, scales, questions[:60], pg_url, rows)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak memory of this process: {peak:.0f} MiB")
     finally:
@@ -239,4 +309,9 @@ def main(scales: list[int] | None = None, pdf_only: bool = False) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:  # one row of `approximate_rows`, in its own process
+        import json
+
+        print(json.dumps(serve_figures(sys.argv[2], json.load(sys.stdin)), ensure_ascii=False))
+        sys.exit(0)
     sys.exit(main([int(x) for x in sys.argv[1].split(",")] if len(sys.argv) > 1 else [100]))

@@ -239,7 +239,16 @@ def _eval_as_pdf(args: argparse.Namespace, questions: list) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from eval.bench import main as bench_main
 
-    return bench_main(scales=[int(x) for x in args.scale.split(",") if x.strip()], pdf_only=args.pdf_only)
+    rows = tuple(r.strip().replace("-", " ") for r in args.rows.split(",") if r.strip())
+    if "pgvector" in rows and not args.store:
+        print(
+            "rag bench: the pgvector row needs --store postgresql://… (a database it may write into)", file=sys.stderr
+        )
+        return 2
+    return bench_main(
+        scales=[int(x) for x in args.scale.split(",") if x.strip()], pdf_only=args.pdf_only, pg_url=args.store,
+        rows=rows, scaled_only=args.scaled_only,
+    )  # fmt: skip
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -393,6 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
         "gets the large-corpus latency run (default: %(default)s)"
     )  # fmt: skip
     p.add_argument("--pdf-only", action="store_true", help="only the PDF extraction speed (pages/s)")
+    p.add_argument(
+        "--rows", default="faiss-flat,faiss-hnsw", help="stores to measure at each scale: faiss-flat (always run: "
+        "the exact reference), faiss-hnsw, pgvector (needs --store) (default: %(default)s)"
+    )  # fmt: skip
+    p.add_argument("--store", help="postgresql://… database for the pgvector row (it writes index versions there)")
+    p.add_argument("--scaled-only", action="store_true", help="only the per-store rows at each scale")
     p.set_defaults(func=cmd_bench)
     return parser
 
