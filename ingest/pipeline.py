@@ -154,8 +154,9 @@ def copy_vectors(source: IndexSnapshot, store: Store) -> int:
     """Put the vectors of another store's live version into `store`'s shared cache (moving to a database
     without re-embedding); returns how many."""
     cache = store.cached_vectors(source.manifest.embedder, [])
-    chunk_vectors = {n.metadata["content_hash"]: v for n, v in zip(source.nodes, source.vectors())}
-    known = sentence_cache(source.nodes, source.sentence_vectors()[list(range(len(source.sentence_spans)))])
+    nodes = list(source.nodes)
+    chunk_vectors = {n.metadata["content_hash"]: v for n, v in zip(nodes, source.vectors())}
+    known = sentence_cache(nodes, source.sentence_vectors()[list(range(len(source.sentence_vectors())))])
     for key, vector in {**chunk_vectors, **known}.items():
         cache[key] = vector
     getattr(cache, "flush", lambda: None)()

@@ -11,6 +11,7 @@ items, each cited where it stands, are the answer.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from llama_index.core.schema import NodeWithScore, TextNode
@@ -68,11 +69,9 @@ def _number(family: str, match: re.Match) -> int | None:
 class OutlineAnswerer:
     """Finds a numbered list of exactly the asked length under a heading of a retrieved passage."""
 
-    def __init__(self, nodes: list[TextNode], tokenizer: Tokenizer) -> None:
+    def __init__(self, document_nodes: Callable[[str], list[TextNode]], tokenizer: Tokenizer) -> None:
         self.tokenizer = tokenizer
-        self._by_doc: dict[str, list[TextNode]] = {}
-        for node in nodes:
-            self._by_doc.setdefault(node.metadata["doc"], []).append(node)
+        self._document_nodes = document_nodes  # a document's chunks in order (the snapshot's `document_nodes`)
 
     def answer(self, question: str, hits: list[NodeWithScore]) -> tuple[str, list[Citation]] | None:
         """(answer text with [n] markers, citations), or None when no list fits the question."""
@@ -97,7 +96,7 @@ class OutlineAnswerer:
     def _list_under(self, doc: str, prefix: list[str], count: int) -> list[_Item] | None:
         """The items 1..count of one marker family in the section `prefix`, if there are exactly that many."""
         by_family: dict[str, list[tuple[int | None, _Item]]] = {}
-        for node in self._by_doc.get(doc, []):
+        for node in self._document_nodes(doc):
             if section_path(node)[: len(prefix)] != prefix:
                 continue
             text = node.get_content()

@@ -81,13 +81,9 @@ class PolicyQA:
         self.tokenizer = tokenizer or default_tokenizer()
         self.retriever = HybridRetriever(index, embedder, self.tokenizer, reranker=reranker)
         self.idf = index.idf()
-        self._node_by_id = {node.node_id: node for node in index.nodes}
-        self._sentences_of: dict[str, list[tuple[int, int, int]]] = {}  # node id -> (start, end, vector row)
-        for row, (node_row, start, end) in enumerate(index.sentence_spans):
-            self._sentences_of.setdefault(index.nodes[node_row].node_id, []).append((start, end, row))
         self.features = FeatureBuilder(self.tokenizer, self.idf)
         self._decider = decider
-        self.outline = OutlineAnswerer(index.nodes, self.tokenizer)
+        self.outline = OutlineAnswerer(index.document_nodes, self.tokenizer)
 
     @property
     def decider(self) -> Decider:
@@ -127,7 +123,7 @@ class PolicyQA:
     def next_node(self, node: TextNode) -> TextNode | None:
         """The chunk that follows `node` in its document (neighbour expansion), if any."""
         following = node.next_node
-        return self._node_by_id.get(following.node_id) if following else None
+        return self.index.node_by_id(following.node_id) if following else None
 
     @property
     def documents(self) -> dict[str, str]:
@@ -192,9 +188,9 @@ class PolicyQA:
     def read(self, query: str, retrieval: Retrieval) -> tuple[list[Candidate], np.ndarray]:
         """The candidate sentences of the retrieved passages and their feature rows (what the decision reads)."""
         cands = candidates(retrieval.hits, retrieval.signals, self.next_node)
+        sentences_of = self.index.sentences_of(c.node.node_id for c in cands)  # (start, end, vector row)
         rows_of = [
-            [row for s, e, row in self._sentences_of.get(c.node.node_id, []) if s < c.span[1] and c.span[0] < e]
-            for c in cands
+            [row for s, e, row in sentences_of[c.node.node_id] if s < c.span[1] and c.span[0] < e] for c in cands
         ]
         wanted = sorted({row for rows in rows_of for row in rows})
         # one fetch of every candidate's sentence vectors (a database store serves them by row)

@@ -126,10 +126,10 @@ class HybridRetriever(BaseRetriever):
             fused[ranked] += weight / (RRF_K + np.arange(1, len(ranked) + 1))
         keep = max(k, RERANK_CANDIDATES) if self.reranker else k
         order = [int(i) for i in np.argsort(-fused, kind="stable")[:keep] if fused[i] > 0]
-        hits = [NodeWithScore(node=self.index.nodes[i], score=float(fused[i])) for i in order]
+        hits = [NodeWithScore(node=node, score=float(fused[i])) for i, node in zip(order, self.index.nodes_at(order))]
         if self.reranker:
+            row_of = {hit.node.node_id: row for row, hit in zip(order, hits)}
             hits = self.reranker.rerank(query, hits, k)
-            row_of = {node.node_id: row for row, node in enumerate(self.index.nodes)}
             order = [row_of[h.node.node_id] for h in hits]
         signals = self._signals(vector, query, rankings, order)
         best = float(rankings.sentence.scores[0]) if len(rankings.sentence) else 0.0

@@ -4,10 +4,12 @@ A store holds versions of the index; one is live. Ingest writes a complete new
 version and makes it live in one step; a reader opens one version (a snapshot)
 and keeps reading it, so it sees the old corpus or the new one, never a mix.
 
-A snapshot gives the query side the chunks (as llama-index nodes), the three
-rankings that `rag.retrieve` fuses (dense chunk, dense best sentence per chunk,
-lexical) as node rows with scores, the sentence vectors of given rows, and the
-term statistics the answer side weighs words by.
+A snapshot gives the query side the chunks (as llama-index nodes, by row, by id
+or by document), the three rankings that `rag.retrieve` fuses (dense chunk, dense
+best sentence per chunk, lexical) as node rows with scores, the sentences of given
+chunks and their vectors by row, and the term statistics the answer side weighs
+words by. Everything is asked for by row or id, so a database store serves a query
+without the process holding the corpus.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
@@ -139,8 +141,7 @@ class IndexSnapshot(ABC):
     """One version of the index, read-only; safe to share across threads."""
 
     manifest: Manifest
-    nodes: list[TextNode]
-    sentence_spans: list[tuple[int, int, int]]  # (node row, start, end) of each sentence vector row
+    nodes: Sequence[TextNode]  # by row; a database store fetches them on demand
     path: PurePath  # where the version lives; `.name` is the version id
 
     @property
@@ -155,6 +156,22 @@ class IndexSnapshot(ABC):
         Only chunks of `docs` (file names) when given; the lexical ranking holds only
         chunks that match a term. Ties are broken by row, as a stable sort would.
         """
+
+    def nodes_at(self, rows: Iterable[int]) -> list[TextNode]:
+        """The chunks at these rows, in order (one fetch for a database store)."""
+        return [self.nodes[int(r)] for r in rows]
+
+    @abstractmethod
+    def node_by_id(self, node_id: str) -> TextNode | None:
+        """The chunk with this id (a neighbour named by a node's relationships), or None."""
+
+    @abstractmethod
+    def sentences_of(self, node_ids: Iterable[str]) -> dict[str, list[tuple[int, int, int]]]:
+        """Node id → (start, end, sentence vector row) of each of its sentences, for the given chunks."""
+
+    @abstractmethod
+    def document_nodes(self, doc: str) -> list[TextNode]:
+        """Every chunk of one document (file name), in order."""
 
     @abstractmethod
     def scores_of(
@@ -182,7 +199,7 @@ class IndexSnapshot(ABC):
 
     @abstractmethod
     def sentence_vectors(self) -> Any:
-        """Sentence vectors indexable by row lists (`vectors[[3, 4]]` → array), in `sentence_spans` order."""
+        """Sentence vectors indexable by row lists (`vectors[[3, 4]]` → array), in `node_sentences` order."""
 
     @abstractmethod
     def vectors(self) -> np.ndarray:

@@ -20,9 +20,10 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,33 @@ class StoredIndex(IndexSnapshot):
 
     def has_term(self, term: str) -> bool:
         return term in self.bm25.vocab_dict
+
+    def node_by_id(self, node_id: str) -> TextNode | None:
+        return self._by_id.get(node_id)
+
+    def sentences_of(self, node_ids: Iterable[str]) -> dict[str, list[tuple[int, int, int]]]:
+        return {node_id: self._sentences_by_id.get(node_id, []) for node_id in node_ids}
+
+    def document_nodes(self, doc: str) -> list[TextNode]:
+        return self._by_doc.get(doc, [])
+
+    @cached_property
+    def _by_id(self) -> dict[str, TextNode]:
+        return {node.node_id: node for node in self.nodes}
+
+    @cached_property
+    def _sentences_by_id(self) -> dict[str, list[tuple[int, int, int]]]:
+        out: dict[str, list[tuple[int, int, int]]] = {}
+        for row, (node_row, start, end) in enumerate(self.sentence_spans):
+            out.setdefault(self.nodes[node_row].node_id, []).append((start, end, row))
+        return out
+
+    @cached_property
+    def _by_doc(self) -> dict[str, list[TextNode]]:
+        out: dict[str, list[TextNode]] = {}
+        for node in self.nodes:
+            out.setdefault(node.metadata["doc"], []).append(node)
+        return out
 
     def dense_scores(self, vector: np.ndarray) -> np.ndarray:
         """Cosine similarity of the query vector to every chunk (exact search)."""

@@ -9,7 +9,7 @@ UPDATE of `live`; an old version is dropped as whole partitions.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MIGRATION_LOCK = 0x5E15A17  # pg_advisory_xact_lock key for migrations
 DIM = 384  # vector(384): the bundled e5-small; another dimension needs its own schema
 
@@ -141,6 +141,10 @@ CREATE TABLE ingest_jobs (
     UNIQUE (batch, name)
 );
 CREATE INDEX ingest_jobs_claim ON ingest_jobs (state, id);
+""",
+    # 4: chunks by id (a neighbour, a hit's sentences): the app fetches chunks on demand instead of holding them
+    4: """
+CREATE INDEX chunks_node ON chunks (version, node_id);
 """,
 }
 

@@ -21,8 +21,8 @@ import re
 import threading
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import PurePath
 from typing import Any, TypeVar
@@ -225,13 +225,21 @@ class PostgresStore(Store):
                 if row is None:
                     raise IndexLoadError(f"no index in {self.location}: run `rag ingest --store URL`")
                 version, manifest_data, n_chunks, moments = row
-                nodes = [
-                    TextNode.from_dict(node)
-                    for (node,) in conn.execute("SELECT node FROM chunks WHERE version = %s ORDER BY row", (version,))
-                ]
-                count = conn.execute("SELECT count(*) FROM sentences WHERE version = %s", (version,))
-                (n_sentences,) = count.fetchone()
-            snapshot = PgSnapshot(self, version, _manifest(manifest_data, self.location), nodes, n_sentences, n_chunks)
+                counted = conn.execute(
+                    "SELECT (SELECT count(*) FROM chunks WHERE version = %(v)s),"
+                    " (SELECT count(*) FROM sentences WHERE version = %(v)s)",
+                    {"v": version},
+                )
+                stored_chunks, n_sentences = counted.fetchone()
+            manifest = _manifest(manifest_data, self.location)
+            if not (stored_chunks == n_chunks == manifest.counts.get("chunks", -1)) or (
+                n_sentences != manifest.counts.get("sentences", -1)
+            ):
+                raise IndexLoadError(
+                    f"index version {version} in {self.location} is inconsistent ({stored_chunks} chunks, "
+                    f"{n_sentences} sentence vectors for a manifest of {manifest.counts}): run `rag ingest --rebuild`"
+                )
+            snapshot = PgSnapshot(self, version, manifest, n_chunks, n_sentences)
             if moments is not None:
                 flat = np.frombuffer(moments, dtype="<f8")
                 snapshot.__dict__["_moments"] = (flat[:DIM], flat[DIM:].reshape(DIM, DIM))
@@ -298,6 +306,7 @@ class PostgresStore(Store):
         if manifest.dim != DIM:
             raise IndexLoadError(f"the PostgreSQL store holds {DIM}-dimensional vectors, not {manifest.dim}")
         version = _new_version_id()
+        nodes = list(nodes)  # may be another version's chunks, fetched on demand: read them once
         spans = node_sentences(nodes)
         manifest.created_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         manifest.counts = {"files": len(manifest.files), "chunks": len(nodes), "sentences": len(spans)}
@@ -364,6 +373,8 @@ class PostgresStore(Store):
                     conn.execute(sql.SQL("CREATE INDEX ON {} (version, doc)").format(part))
                 if table == "sentences":
                     conn.execute(sql.SQL("CREATE INDEX ON {} (version, node_row)").format(part))
+                if table == "chunks":
+                    conn.execute(sql.SQL("CREATE INDEX ON {} (version, node_id)").format(part))
                 conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
                     part, sql.SQL("version, term, row" if table == "postings" else "version, row")))  # fmt: skip
                 conn.execute(sql.SQL("ANALYZE {}").format(part))
@@ -472,31 +483,113 @@ class SentenceRows:
         return np.vstack([by_row[r] for r in wanted]) if wanted else np.zeros((0, DIM), dtype=np.float32)
 
 
-class PgSnapshot(IndexSnapshot):
-    """One version in the database; nodes are held in process (the answer side reads them), vectors are not."""
+class NodeRows(Sequence[TextNode]):
+    """A version's chunks by row, fetched from the database when asked and kept in a bounded LRU cache.
 
-    def __init__(
-        self,
-        store: PostgresStore,
-        version: str,
-        manifest: Manifest,
-        nodes: list[TextNode],
-        n_sentences: int,
-        n_chunks: int,
-    ) -> None:
-        self.store, self._version, self.manifest, self.nodes = store, version, manifest, nodes
-        self.sentence_spans = node_sentences(nodes)
-        if not (len(nodes) == n_chunks == manifest.counts.get("chunks", -1)) or not (
-            n_sentences == len(self.sentence_spans) == manifest.counts.get("sentences", -1)
-        ):
+    So an app process holds the chunks its recent queries touched, not the corpus.
+    """
+
+    CACHE = 4096  # chunks (about 2 KiB of text each)
+    BATCH = 2000  # rows per fetch when iterating (ingest reads the previous version this way)
+
+    def __init__(self, store: PostgresStore, version: str, count: int) -> None:
+        self.store, self.version, self.count = store, version, count
+        self._cache: OrderedDict[int, TextNode] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, row: Any) -> Any:
+        if isinstance(row, slice):
+            return self.take(range(*row.indices(self.count)))
+        return self.take([row])[0]
+
+    def __iter__(self) -> Iterator[TextNode]:
+        for start in range(0, self.count, self.BATCH):
+            yield from self._fetch(range(start, min(start + self.BATCH, self.count)), keep=False).values()
+
+    def take(self, rows: Iterable[int]) -> list[TextNode]:
+        """The chunks at these rows, in order: cached ones from memory, the rest in one query."""
+        wanted = [int(r) for r in rows]
+        for r in wanted:
+            if not 0 <= r < self.count:
+                raise IndexError(f"chunk row {r} is out of range (0..{self.count - 1})")
+        with self._lock:
+            found = {r: self._cache[r] for r in wanted if r in self._cache}
+            for r in found:
+                self._cache.move_to_end(r)
+        missing = sorted(set(wanted) - set(found))
+        if missing:
+            found.update(self._fetch(missing, keep=True))
+        return [found[r] for r in wanted]
+
+    def remember(self, row: int, node: TextNode) -> None:
+        with self._lock:
+            self._cache[row] = node
+            self._cache.move_to_end(row)
+            while len(self._cache) > self.CACHE:
+                self._cache.popitem(last=False)
+
+    def _fetch(self, rows: Iterable[int], keep: bool) -> dict[int, TextNode]:
+        wanted = list(rows)
+        query = "SELECT row, node FROM chunks WHERE version = %s AND row = ANY(%s) ORDER BY row"
+        fetched = self.store.run(lambda conn: conn.execute(query, (self.version, wanted)).fetchall())
+        out = {row: TextNode.from_dict(node) for row, node in fetched}
+        if len(out) != len(set(wanted)):
             raise IndexLoadError(
-                f"index version {version} in {store.location} is inconsistent ({len(nodes)} chunks, "
-                f"{n_sentences} sentence vectors for {len(self.sentence_spans)} sentences): run `rag ingest --rebuild`"
+                f"index version {self.version} in {self.store.location} lost chunks (dropped after a newer "
+                "version went live?): reload the index (the app does this by itself)"
             )
+        if keep:
+            for row, node in out.items():
+                self.remember(row, node)
+        return out
+
+
+class PgSnapshot(IndexSnapshot):
+    """One version in the database. Chunks, sentences and vectors are fetched by row as queries need them;
+    the process holds only the version's term statistics, sentence moments and a bounded chunk cache."""
+
+    def __init__(self, store: PostgresStore, version: str, manifest: Manifest, n_chunks: int, n_sentences: int) -> None:
+        self.store, self._version, self.manifest = store, version, manifest
+        self.nodes = NodeRows(store, version, n_chunks)
         self.path = PurePath(store.location, version)
         self._sentences = SentenceRows(store, version, n_sentences)
-        per_chunk = len(self.sentence_spans) / max(len(nodes), 1)
+        per_chunk = n_sentences / max(n_chunks, 1)
         self._sentence_rows = int(min(MAX_SENTENCE_ROWS, max(200, 60 * per_chunk)))
+
+    def nodes_at(self, rows: Iterable[int]) -> list[TextNode]:
+        return self.nodes.take(rows)
+
+    def node_by_id(self, node_id: str) -> TextNode | None:
+        query = "SELECT row, node FROM chunks WHERE version = %s AND node_id = %s"
+        found = self.store.run(lambda conn: conn.execute(query, (self.version, node_id)).fetchone())
+        if found is None:
+            return None
+        with self.nodes._lock:
+            cached = self.nodes._cache.get(found[0])
+        node = cached or TextNode.from_dict(found[1])
+        self.nodes.remember(found[0], node)
+        return node
+
+    def sentences_of(self, node_ids: Iterable[str]) -> dict[str, list[tuple[int, int, int]]]:
+        ids = list(dict.fromkeys(node_ids))
+        query = (
+            "SELECT c.node_id, s.span_start, s.span_end, s.row FROM chunks c JOIN sentences s"
+            " ON s.version = c.version AND s.node_row = c.row"
+            " WHERE c.version = %s AND c.node_id = ANY(%s) ORDER BY s.row"
+        )
+        out: dict[str, list[tuple[int, int, int]]] = {node_id: [] for node_id in ids}
+        if ids:
+            for node_id, start, end, row in self.store.run(lambda conn: conn.execute(query, (self.version, ids))):
+                out[node_id].append((start, end, row))
+        return out
+
+    def document_nodes(self, doc: str) -> list[TextNode]:
+        query = "SELECT row, node FROM chunks WHERE version = %s AND doc = %s ORDER BY row"
+        rows = self.store.run(lambda conn: conn.execute(query, (self.version, doc)).fetchall())
+        return [TextNode.from_dict(node) for _, node in rows]
 
     @property
     def version(self) -> str:

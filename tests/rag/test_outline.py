@@ -39,9 +39,13 @@ def test_asked_count(question: str, count: int | None):
     assert asked_count(question) == count
 
 
+def _by_doc(nodes: list[TextNode]):
+    return lambda doc: [n for n in nodes if n.metadata["doc"] == doc]
+
+
 def test_items_spread_over_chunks_are_listed_and_each_cited_where_it_stands():
     nodes = _nodes()
-    answerer = OutlineAnswerer(nodes, default_tokenizer())
+    answerer = OutlineAnswerer(_by_doc(nodes), default_tokenizer())
     hits = [NodeWithScore(node=nodes[2], score=1.0)]
     text, citations = answerer.answer("適正性確保のための基本方針を4つ挙げて", hits)
     assert text == "① リスクベースでのアプローチ[1]\n② 関与[2]\n③ 一貫通貫の構築[3]\n④ アジャイルな対応[4]"
@@ -52,14 +56,14 @@ def test_items_spread_over_chunks_are_listed_and_each_cited_where_it_stands():
 def test_an_ordinal_question_gets_only_that_item():
     assert asked_ordinal("4つの基本方針の2つ目は？") == 2 and asked_count("4つの基本方針の2つ目は？") == 4
     nodes = _nodes()
-    answerer = OutlineAnswerer(nodes, default_tokenizer())
+    answerer = OutlineAnswerer(_by_doc(nodes), default_tokenizer())
     text, citations = answerer.answer("4つの基本方針の2つ目は？", [NodeWithScore(node=nodes[0], score=1.0)])
     assert text == "② 関与[1]" and [c.chunk_id for c in citations] == ["d#1"]
 
 
 def test_a_list_of_another_length_is_not_an_answer():
     nodes = _nodes()
-    answerer = OutlineAnswerer(nodes, default_tokenizer())
+    answerer = OutlineAnswerer(_by_doc(nodes), default_tokenizer())
     assert answerer.answer("適正性確保のための基本方針を3つ挙げて", [NodeWithScore(node=nodes[0], score=1.0)]) is None
 
 

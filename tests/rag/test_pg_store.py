@@ -161,3 +161,27 @@ def test_a_querys_standing_in_the_corpus_and_hit_signals_agree_across_stores(fai
     for qa in (faiss_qa, pg_qa):
         chunk, sentence, _ = qa.index.scores_of(vector, [], [row])
         np.testing.assert_allclose([chunk[0], sentence[0]], exact, atol=1e-5)
+
+
+def test_the_app_process_holds_only_the_chunks_its_queries_touched(faiss_qa, pg_qa):
+    """Chunks, a chunk's sentences and a document's chunks come from the database by row or id, as the
+    embedded store gives them; answering does not pull the corpus into the process."""
+    pg, local = pg_qa.index, faiss_qa.index
+    pg.nodes._cache.clear()
+    questions = [q.question for q in load_questions(QUESTIONS)][:10]
+    assert [pg_qa.ask(q).text for q in questions] == [faiss_qa.ask(q).text for q in questions]
+    touched = len(pg.nodes._cache)
+    assert 0 < touched < len(pg.nodes) / 2  # 244 chunks; ten answers touch a few dozen
+    rows = [0, 7, len(local.nodes) - 1]
+    assert [n.node_id for n in pg.nodes_at(rows)] == [n.node_id for n in local.nodes_at(rows)]
+    assert [n.node_id for n in pg.nodes] == [n.node_id for n in local.nodes]  # iterating fetches in batches
+    assert len(pg.nodes._cache) <= touched + len(rows)  # iterating does not fill the cache
+    node = local.nodes[40]
+    assert pg.node_by_id(node.node_id).get_content() == node.get_content()
+    assert pg.node_by_id("no-such-chunk") is None
+    ids = [local.nodes[r].node_id for r in (3, 40, 41)]
+    assert pg.sentences_of(ids) == local.sentences_of(ids)
+    doc = node.metadata["doc"]
+    assert [n.node_id for n in pg.document_nodes(doc)] == [n.node_id for n in local.document_nodes(doc)]
+    with pytest.raises(IndexError):
+        pg.nodes[len(local.nodes)]
