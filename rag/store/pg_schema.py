@@ -142,9 +142,11 @@ CREATE TABLE ingest_jobs (
 );
 CREATE INDEX ingest_jobs_claim ON ingest_jobs (state, id);
 """,
-    # 4: chunks by id (a neighbour, a hit's sentences): the app fetches chunks on demand instead of holding them
+    # 4: chunks by id (a neighbour, a hit's sentences): the app fetches chunks on demand instead of holding them;
+    #    postings by term in score order: BM25 sums each term's best postings, not all of them
     4: """
 CREATE INDEX chunks_node ON chunks (version, node_id);
+CREATE INDEX postings_impact ON postings (version, term, score DESC, row);
 """,
 }
 

@@ -56,8 +56,12 @@ T = TypeVar("T")
 INGEST_LOCK = 0x5E15A18  # pg_advisory_lock key held by an ingest (one at a time per database)
 KEEP_OLD_VERSIONS = 1  # readers bound to the previous version may still be querying it
 RETRIES = 3  # attempts on a lost connection before StoreUnavailable
-EF_SEARCH = 400  # HNSW candidate list: at least the rows a ranking asks for
+EF_SEARCH = int(os.environ.get("SEISAKU_QA_PG_EF_SEARCH", "400"))  # HNSW candidate list (≥ rows a ranking asks for)
 MAX_SENTENCE_ROWS = 1000  # pgvector's ef_search limit
+# BM25 may sum only each query term's best-scoring postings (impact-ordered pruning), exact while a term
+# is in fewer chunks than this; 0 (the default) sums every posting. At 1000x the corpus a common term is
+# in 235,000 chunks: see the README for what the limit gains in time and loses in recall there
+TERM_POSTINGS = int(os.environ.get("SEISAKU_QA_TERM_POSTINGS", "0"))
 BUILD_MEMORY = os.environ.get("SEISAKU_QA_PG_BUILD_MEMORY", "1GB")  # per ingest session, for the HNSW builds
 
 
@@ -375,6 +379,8 @@ class PostgresStore(Store):
                     conn.execute(sql.SQL("CREATE INDEX ON {} (version, node_row)").format(part))
                 if table == "chunks":
                     conn.execute(sql.SQL("CREATE INDEX ON {} (version, node_id)").format(part))
+                if table == "postings":
+                    conn.execute(sql.SQL("CREATE INDEX ON {} (version, term, score DESC, row)").format(part))
                 conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
                     part, sql.SQL("version, term, row" if table == "postings" else "version, row")))  # fmt: skip
                 conn.execute(sql.SQL("ANALYZE {}").format(part))
@@ -652,11 +658,19 @@ class PgSnapshot(IndexSnapshot):
             "m": self._sentence_rows,
             "docs": list(docs) if docs else None,
             "terms": list(terms or []),
+            "postings": TERM_POSTINGS,
         }
         # with a document filter the HNSW graph would be searched before filtering and miss rows:
         # `+ 0` keeps the planner off it, so the (smaller) filtered set is ranked exactly
         distance = "(embedding <#> %(q)s::vector) + 0" if docs else "embedding <#> %(q)s::vector"
         where = "version = %(v)s" + (" AND doc = ANY(%(docs)s)" if docs else "")
+        doc_filter = "AND doc = ANY(%(docs)s)" if docs else ""
+        postings = (  # the best-scoring postings of each term, or all of them (summed in one order: exact ties)
+            "CROSS JOIN LATERAL (SELECT row, score FROM postings WHERE version = %(v)s AND term = q.term "
+            f"{doc_filter} ORDER BY score DESC, row LIMIT %(postings)s) p"
+            if TERM_POSTINGS
+            else "JOIN postings p ON p.version = %(v)s AND p.term = q.term " + doc_filter.replace(" doc", " p.doc")
+        )
         query = f"""
             WITH chunk AS (
                 SELECT row, embedding <#> %(q)s::vector AS d FROM chunks WHERE {where} ORDER BY {distance} LIMIT %(n)s
@@ -667,8 +681,7 @@ class PgSnapshot(IndexSnapshot):
                 ) s GROUP BY node_row
             ), lexical AS (
                 SELECT p.row, sum(p.score) AS score FROM unnest(%(terms)s::text[]) AS q(term)
-                JOIN postings p ON p.version = %(v)s AND p.term = q.term
-                {"WHERE p.doc = ANY(%(docs)s)" if docs else ""}
+                {postings}
                 GROUP BY p.row HAVING sum(p.score) > 0 ORDER BY score DESC, p.row LIMIT %(n)s
             )
             SELECT 0, row, -d FROM chunk

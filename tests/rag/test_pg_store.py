@@ -185,3 +185,25 @@ def test_the_app_process_holds_only_the_chunks_its_queries_touched(faiss_qa, pg_
     assert [n.node_id for n in pg.document_nodes(doc)] == [n.node_id for n in local.document_nodes(doc)]
     with pytest.raises(IndexError):
         pg.nodes[len(local.nodes)]
+
+
+def test_pruned_bm25_sums_each_terms_best_postings(pg_qa, monkeypatch):
+    """SEISAKU_QA_TERM_POSTINGS: above every term's chunk count the pruned sum is the exact one; below it,
+    only each term's best-scoring chunks can rank."""
+    import rag.store.postgres as pg
+
+    query = "AI事業者ガイドラインの対象"
+    vector = pg_qa.retriever.query_vector(query)
+    terms = pg_qa.retriever.query_terms(query)
+    exact = pg_qa.index.rankings(vector, terms, None, 50).lexical
+    monkeypatch.setattr(pg, "TERM_POSTINGS", 10**6)
+    wide = pg_qa.index.rankings(vector, terms, None, 50).lexical
+    assert set(wide.rows.tolist()) == set(exact.rows.tolist())
+    np.testing.assert_allclose(np.sort(wide.scores), np.sort(exact.scores), rtol=1e-5)
+    monkeypatch.setattr(pg, "TERM_POSTINGS", 3)
+    pruned = pg_qa.index.rankings(vector, terms, None, 50).lexical
+    best = pg_qa.index.store.run(lambda conn: conn.execute(
+        "SELECT DISTINCT row FROM (SELECT row, rank() OVER (PARTITION BY term ORDER BY score DESC, row) AS r"
+        " FROM postings WHERE version = %s AND term = ANY(%s)) t WHERE r <= 3", (pg_qa.index.version, terms)
+    ).fetchall())  # fmt: skip
+    assert 0 < len(pruned) <= 3 * len(terms) and set(pruned.rows.tolist()) <= {r for (r,) in best}
