@@ -184,7 +184,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from eval.train import collect, cross_validated_eval, default_sources, eval_table, train
 
-    sources = default_sources(args.outside, args.work, args.index)
+    sources = default_sources(args.outside, args.work, args.index or index_dir())
     rows = collect(sources)
     card = train(sources, rows=rows)
     print(json.dumps(card["cross_validation"], ensure_ascii=False, indent=1))
