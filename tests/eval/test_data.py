@@ -54,6 +54,22 @@ def test_blind_sets_share_no_question_with_the_training_set(name):
     assert not {q.question for q in blind} & {q.question for q in train}
 
 
+@pytest.mark.parametrize("name", ["questions_blind3.jsonl", "questions_blind4.jsonl"])
+def test_later_blind_sets_are_verbatim_and_no_near_copy_of_an_earlier_set(name):
+    """Writers who never saw our sets still pick the same salient facts: near-copies were dropped."""
+    from difflib import SequenceMatcher
+
+    blind = load_questions(QUESTIONS.with_name(name))
+    assert len(blind) >= 40 and check_against_corpus(blind, CORPUS) == []
+    earlier = [
+        q.question
+        for f in ("questions.jsonl", "questions_holdout.jsonl", "questions_train.jsonl", "questions_blind.jsonl")
+        for q in load_questions(QUESTIONS.with_name(f))
+    ]
+    for q in blind:
+        assert max(SequenceMatcher(None, q.question, e).ratio() for e in earlier) <= 0.75, q.id
+
+
 def test_checker_flags_evidence_not_in_the_file():
     questions = load_questions(QUESTIONS)[:1]
     questions[0].evidence = ["この文は資料にない"]
