@@ -156,7 +156,8 @@ def copy_vectors(source: IndexSnapshot, store: Store) -> int:
     cache = store.cached_vectors(source.manifest.embedder, [])
     nodes = list(source.nodes)
     chunk_vectors = {n.metadata["content_hash"]: v for n, v in zip(nodes, source.vectors())}
-    known = sentence_cache(nodes, source.sentence_vectors()[list(range(len(source.sentence_vectors())))])
+    sentence_vectors = source.sentence_vectors()
+    known = sentence_cache(nodes, sentence_vectors[list(range(len(sentence_vectors)))])
     for key, vector in {**chunk_vectors, **known}.items():
         cache[key] = vector
     getattr(cache, "flush", lambda: None)()

@@ -530,27 +530,28 @@ class NodeRows(Sequence[TextNode]):
             found.update(self._fetch(missing, keep=True))
         return [found[r] for r in wanted]
 
-    def remember(self, row: int, node: TextNode) -> None:
+    def remember(self, row: int, stored: dict[str, Any]) -> TextNode:
+        """The chunk at `row` from its stored JSON, cached (the one already cached, if it is)."""
         with self._lock:
-            self._cache[row] = node
+            node = self._cache.get(row)
+            if node is None:
+                node = self._cache[row] = TextNode.from_dict(stored)
+                while len(self._cache) > self.CACHE:
+                    self._cache.popitem(last=False)
             self._cache.move_to_end(row)
-            while len(self._cache) > self.CACHE:
-                self._cache.popitem(last=False)
+            return node
 
     def _fetch(self, rows: Iterable[int], keep: bool) -> dict[int, TextNode]:
         wanted = list(rows)
         query = "SELECT row, node FROM chunks WHERE version = %s AND row = ANY(%s) ORDER BY row"
         fetched = self.store.run(lambda conn: conn.execute(query, (self.version, wanted)).fetchall())
-        out = {row: TextNode.from_dict(node) for row, node in fetched}
-        if len(out) != len(set(wanted)):
+        if len(fetched) != len(set(wanted)):
             raise IndexLoadError(
                 f"index version {self.version} in {self.store.location} lost chunks (dropped after a newer "
                 "version went live?): reload the index (the app does this by itself)"
             )
-        if keep:
-            for row, node in out.items():
-                self.remember(row, node)
-        return out
+        make = self.remember if keep else lambda _row, stored: TextNode.from_dict(stored)
+        return {row: make(row, stored) for row, stored in fetched}
 
 
 class PgSnapshot(IndexSnapshot):
@@ -571,13 +572,7 @@ class PgSnapshot(IndexSnapshot):
     def node_by_id(self, node_id: str) -> TextNode | None:
         query = "SELECT row, node FROM chunks WHERE version = %s AND node_id = %s"
         found = self.store.run(lambda conn: conn.execute(query, (self.version, node_id)).fetchone())
-        if found is None:
-            return None
-        with self.nodes._lock:
-            cached = self.nodes._cache.get(found[0])
-        node = cached or TextNode.from_dict(found[1])
-        self.nodes.remember(found[0], node)
-        return node
+        return None if found is None else self.nodes.remember(*found)
 
     def sentences_of(self, node_ids: Iterable[str]) -> dict[str, list[tuple[int, int, int]]]:
         ids = list(dict.fromkeys(node_ids))
