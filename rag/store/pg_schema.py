@@ -9,7 +9,7 @@ UPDATE of `live`; an old version is dropped as whole partitions.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MIGRATION_LOCK = 0x5E15A17  # pg_advisory_xact_lock key for migrations
 DIM = 384  # vector(384): the bundled e5-small; another dimension needs its own schema
 
@@ -148,6 +148,46 @@ CREATE INDEX ingest_jobs_claim ON ingest_jobs (state, id);
 CREATE INDEX chunks_node ON chunks (version, node_id);
 CREATE INDEX postings_impact ON postings (version, term, score DESC, row);
 """,
+    # 5: IVFFlat instead of HNSW (built per version partition, lists fitted to its rows): on text that repeats
+    #    (boilerplate, copies) HNSW's graph misses most near-duplicates of the best rows, IVFFlat ranks every
+    #    row of the lists it probes exactly. Each term's postings as one row of packed arrays, so BM25 over a
+    #    common term reads one value instead of an index tuple per chunk; the impact index goes with the
+    #    pruning that used it.
+    5: """
+DROP INDEX IF EXISTS chunks_embedding;
+DROP INDEX IF EXISTS sentences_embedding;
+DROP INDEX IF EXISTS postings_impact;
+CREATE TABLE term_postings (
+    version text NOT NULL,
+    term text NOT NULL,
+    rows bytea NOT NULL,    -- chunk rows, ascending, big-endian int32
+    scores bytea NOT NULL,  -- their BM25 scores, big-endian float32
+    PRIMARY KEY (version, term)
+) PARTITION BY LIST (version);
+ALTER TABLE term_postings ALTER rows SET STORAGE EXTERNAL, ALTER scores SET STORAGE EXTERNAL;
+DO $$
+DECLARE
+    v text;
+    suffix text;
+    part text;
+    n bigint;
+BEGIN
+    FOR v IN SELECT id FROM versions LOOP
+        suffix := regexp_replace(lower(v), '[^0-9a-z]', '_', 'g');
+        CONTINUE WHEN to_regclass('chunks_' || suffix) IS NULL;
+        EXECUTE format('CREATE TABLE %I PARTITION OF term_postings FOR VALUES IN (%L)', 'term_postings_' || suffix, v);
+        EXECUTE format('INSERT INTO %I SELECT version, term, string_agg(int4send(row), ''''::bytea ORDER BY row),'
+                       ' string_agg(float4send(score), ''''::bytea ORDER BY row) FROM postings WHERE version = %L'
+                       ' GROUP BY version, term', 'term_postings_' || suffix, v);
+        FOREACH part IN ARRAY ARRAY['chunks_' || suffix, 'sentences_' || suffix] LOOP
+            EXECUTE format('SELECT count(*) FROM %I', part) INTO n;
+            EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I USING ivfflat (embedding vector_ip_ops)'
+                           ' WITH (lists = %s)', part || '_ivf', part,
+                           CASE WHEN n <= 1000000 THEN greatest(1, n / 1000) ELSE floor(sqrt(n))::bigint END);
+        END LOOP;
+    END LOOP;
+END $$;
+""",
 }
 
-PARTITIONED = ("chunks", "sentences", "postings")
+PARTITIONED = ("chunks", "sentences", "postings", "term_postings")
