@@ -186,10 +186,15 @@ def _serve_in_process(location: str, questions: list[str]) -> dict:
     """`serve_figures` in a fresh Python process (its RSS is the store's, not this benchmark's)."""
     import json
 
+    from rag.store.postgres import redact
+
     done = subprocess.run(
         [sys.executable, "-m", "eval.bench", "--serve", location],
-        input=json.dumps(questions, ensure_ascii=False), capture_output=True, text=True, check=True,
+        input=json.dumps(questions, ensure_ascii=False), capture_output=True, text=True,
     )  # fmt: skip
+    if done.returncode != 0:  # say why: the serving process's own error, not just its exit status
+        where = redact(location) if location.startswith("postgres") else location
+        raise RuntimeError(f"serving {where} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
