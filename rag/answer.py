@@ -98,22 +98,23 @@ def citation_for(hit: NodeWithScore, n: int, span: tuple[int, int] | None = None
     )
 
 
-def compose(cands: list[Candidate], probabilities: np.ndarray, threshold: float) -> tuple[str, list[Citation]]:
-    """(answer text with [n] markers, citations) from the likeliest candidates, or ("", []) below `threshold`.
+def compose(cands: list[Candidate], probabilities: np.ndarray, floor: float) -> tuple[str, list[Citation]]:
+    """(answer text with [n] markers, citations) from the likeliest candidates; ("", []) when there are none.
 
-    The best candidate answers when its probability reaches the threshold;
-    others join it when nearly as likely (FOLLOWER_SHARE of the best), up to
-    MAX_SENTENCES and MAX_ANSWER_CHARS. No sentence appears twice; a label
-    extended over a chosen sentence replaces it.
+    Whether to answer at all is the caller's decision (`Decider.answers`); the
+    best candidate answers, and others join it when nearly as likely
+    (FOLLOWER_SHARE of the best) and at least `floor`, up to MAX_SENTENCES and
+    MAX_ANSWER_CHARS. No sentence appears twice; a label extended over a chosen
+    sentence replaces it.
     """
     order = np.argsort(-probabilities, kind="stable")
-    if not len(order) or probabilities[order[0]] < threshold:
+    if not len(order):
         return "", []
     best = float(probabilities[order[0]])
     chosen: list[Candidate] = [cands[order[0]]]
     for i in order[1:]:
         cand, p = cands[i], float(probabilities[i])
-        if len(chosen) >= MAX_SENTENCES or p < max(threshold, FOLLOWER_SHARE * best):
+        if len(chosen) >= MAX_SENTENCES or p < max(floor, FOLLOWER_SHARE * best):
             break
         inner = next((c for c in chosen if _inside(c, cand)), None)
         if inner is not None:  # a label-extended span around a chosen sentence: keep the wider one

@@ -189,9 +189,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     card = train(sources, rows=rows)
     print(json.dumps(card["cross_validation"], ensure_ascii=False, indent=1))
     print(f"threshold {card['threshold']} ({card['threshold_rule']}); {card['candidates']} candidates")
-    print("written: rag/models/decider.txt, rag/models/decider.json")
-    if args.report:  # every question answered by a model fitted without its document
-        print(eval_table(cross_validated_eval(sources, rows, card["threshold"])))
+    print("written: rag/models/decider.txt, rag/models/answerable.txt, rag/models/decider.json")
+    if args.report:  # every question answered by models fitted without its document
+        print(eval_table(cross_validated_eval(sources, rows, card)))
     return 0
 
 

@@ -207,9 +207,13 @@ class PolicyQA:
         cands, rows = self.read(query, retrieval)
         if not has_japanese(query):  # no shared words: the closest sentence in meaning, if close enough
             cosines = rows[:, FEATURES.index("sentence_cosine")] if len(rows) else np.zeros(0)
+            if not len(cosines) or cosines.max() < MIN_CROSS_LANGUAGE_COSINE:
+                return "", []
             return compose(cands, cosines, MIN_CROSS_LANGUAGE_COSINE)
         probabilities = self.decider.probabilities(rows)
-        text, citations = compose(cands, probabilities, self.decider.threshold)
+        if not self.decider.answers(probabilities, rows):
+            return "", []
+        text, citations = compose(cands, probabilities, self.decider.sentence_threshold)
         if text:  # 「N つの…」: the document's own list of exactly N items (train set lists 0.53 -> 0.71)
             listed = self.outline.answer(query, retrieval.hits[:PASSAGES])
             if listed:
@@ -227,7 +231,7 @@ class PolicyQA:
             cands, rows = self.read(part, retrieval)
             probabilities = self.decider.probabilities(rows)
             best = int(np.argmax(probabilities)) if len(probabilities) else -1
-            if best < 0 or probabilities[best] < self.decider.threshold:
+            if best < 0 or not self.decider.answers(probabilities, rows):
                 missing.append(part)
             elif normalize(cands[best].text) not in {normalize(c.text) for c in chosen}:
                 chosen.append(cands[best])

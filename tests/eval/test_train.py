@@ -7,8 +7,17 @@ import json
 import numpy as np
 
 from eval.data import Question
-from eval.train import Source, answers, choose_threshold, collect, figures, out_of_fold
-from rag.decide import fit
+from eval.train import (
+    Source,
+    answerable_out_of_fold,
+    answers,
+    choose_threshold,
+    collect,
+    figures,
+    out_of_fold,
+    question_matrix,
+)
+from rag.decide import QUESTION_FEATURES, fit
 from tests.conftest import QUESTIONS
 
 
@@ -53,3 +62,11 @@ def test_folds_group_by_document_and_the_fit_is_deterministic(tmp_path, corpus_i
     card = figures(rows, oof, 0.1)
     assert card["questions"] == 40 and 0 <= card["top1_answer_sentence"] <= 1
     json.dumps(card)  # the card is plain JSON
+    # the question-level model: one row per question, out of fold by the same document groups
+    matrix = question_matrix(rows, oof)
+    assert matrix.shape == (40, len(QUESTION_FEATURES))
+    qnum = np.concatenate(rows.question)
+    assert np.allclose(matrix[:, 0], [oof[qnum == i].max() if (qnum == i).any() else 0 for i in range(40)])
+    answerability = answerable_out_of_fold(rows, matrix, folds=2)
+    assert answerability.shape == (40,) and ((answerability >= 0) & (answerability <= 1)).all()
+    assert figures(rows, oof, 0.5, answerability=answerability)["questions"] == 40

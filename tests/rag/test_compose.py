@@ -60,16 +60,19 @@ def test_compose_cites_likely_sentences_once_and_never_repeats_one():
     text = "AI法は2025年5月に成立した。\n\nAI法は2025年5月に成立した。\n\n全面施行は9月である。\n\n関係のない文である。"
     node = TextNode(id_="n", text=text, metadata={"doc": "x.txt", "line_runs": [[0, 1]]})
     cands = candidates([NodeWithScore(node=node, score=1.0)], [SIGNALS], _next({}))
-    answer, citations = compose(cands, np.array([0.9, 0.9, 0.6, 0.1]), threshold=0.3)
+    answer, citations = compose(cands, np.array([0.9, 0.9, 0.6, 0.1]), floor=0.3)
     assert answer.count("成立した") == 1 and "全面施行" in answer and "関係のない" not in answer
     assert answer.count("[1]") == 2 and len(citations) == 1
     assert citations[0].evidence.startswith("AI法は") and citations[0].evidence.endswith("9月である。")
 
 
-def test_compose_abstains_below_the_threshold():
-    node = TextNode(id_="n", text="ある文である。", metadata={"doc": "x.txt"})
+def test_compose_adds_no_follower_below_the_floor_and_says_nothing_without_candidates():
+    text = "AI法は2025年5月に成立した。\n\n全面施行は9月である。"
+    node = TextNode(id_="n", text=text, metadata={"doc": "x.txt", "line_runs": [[0, 1]]})
     cands = candidates([NodeWithScore(node=node, score=1.0)], [SIGNALS], _next({}))
-    assert compose(cands, np.array([0.2]), threshold=0.3) == ("", [])
+    answer, _ = compose(cands, np.array([0.25, 0.2]), floor=0.22)
+    assert "成立した" in answer and "全面施行" not in answer  # the caller decided to answer; the best always does
+    assert compose([], np.zeros(0), floor=0.3) == ("", [])
 
 
 def test_real_index_answers_a_list_that_opens_the_next_chunk(qa):
