@@ -55,7 +55,14 @@ def test_blind_sets_share_no_question_with_the_training_set(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["questions_blind3.jsonl", "questions_blind4.jsonl", "questions_blind5.jsonl", "questions_blind6.jsonl"]
+    "name",
+    [
+        "questions_blind3.jsonl",
+        "questions_blind4.jsonl",
+        "questions_blind5.jsonl",
+        "questions_blind6.jsonl",
+        "questions_blind7.jsonl",
+    ],
 )
 def test_later_blind_sets_are_verbatim_and_no_near_copy_of_an_earlier_set(name):
     """Writers who never saw our sets still pick the same salient facts: near-copies were dropped."""
