@@ -191,10 +191,14 @@ def train(
     card_file: Path = CARD_FILE,
     rows: Rows | None = None,
     answerable_file: Path = ANSWERABLE_FILE,
+    oof: np.ndarray | None = None,
 ) -> dict:
-    """Fit, cross-validate and write the two models and their card; returns the card."""
+    """Fit, cross-validate and write the two models and their card; returns the card.
+
+    `oof` is `out_of_fold(rows)` when the caller already has it (it is the slow part).
+    """
     rows = rows or collect(sources)
-    oof = out_of_fold(rows)
+    oof = out_of_fold(rows) if oof is None else oof
     best, _ = question_scores(rows, oof)
     matrix = question_matrix(rows, oof)  # as the question model will see probabilities of unseen documents
     answerability = answerable_out_of_fold(rows, matrix)
@@ -244,8 +248,13 @@ def train(
     return card
 
 
-def cross_validated_eval(sources: list[Source], rows: Rows, card: dict, folds: int = FOLDS) -> dict[str, dict]:
-    """`rag eval` figures of every source with each question answered by models fitted without its document."""
+def cross_validated_eval(
+    sources: list[Source], rows: Rows, card: dict, oof: np.ndarray | None = None, folds: int = FOLDS
+) -> dict[str, dict]:
+    """`rag eval` figures of every source with each question answered by models fitted without its document.
+
+    `oof` is `out_of_fold(rows, folds)` when the caller already has it.
+    """
     from sklearn.model_selection import GroupKFold
 
     from eval.evaluator import PolicyQASystem, evaluate
@@ -254,7 +263,8 @@ def cross_validated_eval(sources: list[Source], rows: Rows, card: dict, folds: i
     X, y = np.vstack(rows.features), np.concatenate(rows.labels)
     qnum = np.concatenate(rows.question)
     groups = np.array(rows.groups)
-    matrix, answerable = question_matrix(rows, out_of_fold(rows, folds)), np.array(rows.answerable, dtype=float)
+    oof = out_of_fold(rows, folds) if oof is None else oof
+    matrix, answerable = question_matrix(rows, oof), np.array(rows.answerable, dtype=float)
     fold_of = np.zeros(len(groups), dtype=int)
     for fold, (_, test) in enumerate(GroupKFold(n_splits=folds).split(groups, groups=groups)):
         fold_of[test] = fold

@@ -182,16 +182,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from eval.train import collect, cross_validated_eval, default_sources, eval_table, train
+    from eval.train import collect, cross_validated_eval, default_sources, eval_table, out_of_fold, train
 
     sources = default_sources(args.outside, args.work, args.index or index_dir())
     rows = collect(sources)
-    card = train(sources, rows=rows)
+    oof = out_of_fold(rows)  # the sentence model's out-of-fold probabilities: fitted once, read by both steps
+    card = train(sources, rows=rows, oof=oof)
     print(json.dumps(card["cross_validation"], ensure_ascii=False, indent=1))
     print(f"threshold {card['threshold']} ({card['threshold_rule']}); {card['candidates']} candidates")
     print("written: rag/models/decider.txt, rag/models/answerable.txt, rag/models/decider.json")
     if args.report:  # every question answered by models fitted without its document
-        print(eval_table(cross_validated_eval(sources, rows, card)))
+        print(eval_table(cross_validated_eval(sources, rows, card, oof)))
     return 0
 
 
