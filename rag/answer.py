@@ -99,7 +99,12 @@ def citation_for(hit: NodeWithScore, n: int, span: tuple[int, int] | None = None
 
 
 def compose(cands: list[Candidate], probabilities: np.ndarray, floor: float) -> tuple[str, list[Citation]]:
-    """(answer text with [n] markers, citations) from the likeliest candidates; ("", []) when there are none.
+    """(answer text with [n] markers, citations) from the likeliest candidates; ("", []) when there are none."""
+    return cited_text(choose(cands, probabilities, floor))
+
+
+def choose(cands: list[Candidate], probabilities: np.ndarray, floor: float) -> list[Candidate]:
+    """The sentences of the answer: the likeliest candidate, and others nearly as likely.
 
     Whether to answer at all is the caller's decision (`Decider.answers`); the
     best candidate answers, and others join it when nearly as likely
@@ -109,7 +114,7 @@ def compose(cands: list[Candidate], probabilities: np.ndarray, floor: float) -> 
     """
     order = np.argsort(-probabilities, kind="stable")
     if not len(order):
-        return "", []
+        return []
     best = float(probabilities[order[0]])
     chosen: list[Candidate] = [cands[order[0]]]
     for i in order[1:]:
@@ -121,19 +126,29 @@ def compose(cands: list[Candidate], probabilities: np.ndarray, floor: float) -> 
             if sum(len(c.text) for c in chosen if c is not inner) + len(cand.text) <= MAX_ANSWER_CHARS:
                 chosen[chosen.index(inner)] = cand
             continue
-        if any(_inside(cand, c) for c in chosen):
-            continue  # already said by a wider chosen span
-        if normalize(cand.text) in {normalize(c.text) for c in chosen}:
-            continue
-        if sum(len(c.text) for c in chosen) + len(cand.text) > MAX_ANSWER_CHARS:
+        if said(cand, chosen) or sum(len(c.text) for c in chosen) + len(cand.text) > MAX_ANSWER_CHARS:
             continue
         chosen.append(cand)
-    return cited_text(chosen)
+    return chosen
+
+
+def said(cand: Candidate, chosen: list[Candidate]) -> bool:
+    """`cand` repeats a chosen sentence, or lies within a chosen (wider) span."""
+    return any(_inside(cand, c) for c in chosen) or normalize(cand.text) in {normalize(c.text) for c in chosen}
 
 
 def cited_text(chosen: list[Candidate]) -> tuple[str, list[Citation]]:
     """The chosen sentences in reading order (passages by rank, document order within), each with its [n]."""
-    chosen = sorted(chosen, key=lambda c: (c.rank, c.is_neighbour, c.span[0]))
+    return cited_in_order(sorted(chosen, key=reading_order))
+
+
+def reading_order(cand: Candidate) -> tuple[int, bool, int]:
+    """Passages by rank, document order within a passage."""
+    return cand.rank, cand.is_neighbour, cand.span[0]
+
+
+def cited_in_order(chosen: list[Candidate]) -> tuple[str, list[Citation]]:
+    """The chosen sentences as given, each with its [n]."""
     numbers, citations = cite([(c.hit, c.span) for c in chosen])
     parts: list[str] = []
     for cand, n in zip(chosen, numbers):

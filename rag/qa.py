@@ -11,7 +11,7 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from rag.answer import NOT_FOUND, Answer, Citation, citation_for, cited_text, compose
+from rag.answer import NOT_FOUND, Answer, Citation, choose, citation_for, cited_in_order, compose, reading_order, said
 from rag.candidates import PASSAGES, Candidate, candidates
 from rag.decide import Decider, default_decider
 from rag.embedders import load_embedder
@@ -24,7 +24,7 @@ from rag.query import Turn, resolve_followup, split_asks
 from rag.rerank import CrossEncoderReranker, reranker_from_env
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.store import IndexLoadError, IndexSnapshot, Store, is_database_url, open_store
-from rag.text import Tokenizer, default_tokenizer, has_japanese, normalize
+from rag.text import Tokenizer, default_tokenizer, has_japanese
 from rag.threads import set_threads
 
 MAX_QUESTION_CHARS = 2000
@@ -172,7 +172,7 @@ class PolicyQA:
         if answer is None:
             parts = split_asks(query) if has_japanese(query) else [query]
             if len(parts) > 1:
-                answer = self._by_parts(question, query, parts, k, docs, passages)
+                answer = self._by_parts(question, query, retrieval, parts, k, docs, passages)
             else:
                 text, citations = self._answer_one(query, retrieval)
                 answer = Answer(question, query, text, citations, passages=passages, abstained=not citations)
@@ -221,23 +221,38 @@ class PolicyQA:
         return text, citations
 
     def _by_parts(
-        self, question: str, query: str, parts: list[str], k: int, docs: list[str] | None, passages: list[Citation]
+        self,
+        question: str,
+        query: str,
+        retrieval: Retrieval,
+        parts: list[str],
+        k: int,
+        docs: list[str] | None,
+        passages: list[Citation],
     ) -> Answer:
-        """Each ask answered and cited on its own; an ask the documents do not answer is said to be missing."""
-        chosen: list[Candidate] = []
+        """The whole question's answer, plus each ask's own best sentence where that answer lacks it.
+
+        An ask the documents do not answer is said to be missing; the answer to
+        the whole question is kept, so splitting never loses what it said.
+        """
+        cands, rows = self.read(query, retrieval)
+        probabilities = self.decider.probabilities(rows)
+        whole = self.decider.answers(probabilities, rows)
+        chosen = choose(cands, probabilities, self.decider.sentence_threshold) if whole else []
+        chosen.sort(key=reading_order)
         missing: list[str] = []
         for part in parts:
-            retrieval = self.retriever.retrieve_with_signals(part, max(k, 1), docs)
-            cands, rows = self.read(part, retrieval)
+            cands, rows = self.read(part, self.retriever.retrieve_with_signals(part, max(k, 1), docs))
             probabilities = self.decider.probabilities(rows)
-            best = int(np.argmax(probabilities)) if len(probabilities) else -1
-            if best < 0 or not self.decider.answers(probabilities, rows):
+            if not len(probabilities) or not self.decider.answers(probabilities, rows):
                 missing.append(part)
-            elif normalize(cands[best].text) not in {normalize(c.text) for c in chosen}:
-                chosen.append(cands[best])
+                continue
+            best = cands[int(np.argmax(probabilities))]
+            if not said(best, chosen) and not any(said(c, [best]) for c in chosen):
+                chosen.append(best)
         if not chosen:
             return Answer(question, query, "", [], passages=passages, abstained=True)
-        text, citations = cited_text(chosen)
+        text, citations = cited_in_order(chosen)
         text += "".join(f"\n「{part.rstrip('？?')}」については{NOT_FOUND}" for part in missing)
         return Answer(question, query, text, citations, passages=passages)
 

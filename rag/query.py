@@ -67,9 +67,30 @@ _PAIR = re.compile(
 )
 
 
+# 「…いつ？あと、…は誰？」: a question mark followed by a further ask; its opening connective is dropped
+_AFTER_ASK = re.compile(r"(?<=[？?])\s*")
+_CONNECTIVE = re.compile(r"^(?:あと|それと|それから|また|で|じゃあ|ついでに|さらに)[、,]?\s*")
+MAX_ASKS = 3
+
+
 def split_asks(question: str) -> list[str]:
-    """One query per ask; a question with one ask comes back as itself."""
+    """One query per ask; a question with one ask comes back as itself.
+
+    Asks are what each question mark closes, else two clauses that each hold a
+    question word, else the same ask about two things. An ask that leaves its
+    topic unsaid (「…どこに置かれてるの？いつできた？」) carries the first one's.
+    """
     plain = normalize(question)
+    asks: list[str] = []
+    for piece in (p.strip() for p in _AFTER_ASK.split(plain) if p.strip()):
+        ask = _CONNECTIVE.sub("", piece)
+        if asks and not (re.search(_WH_WORD, ask) or _topic(ask)):
+            asks[-1] += piece  # 「簡単に言うと？」 leans on the ask before it rather than asking anew
+        else:
+            asks.append(ask)
+    if len(asks) > 1:
+        topic = _topic(asks[0])
+        return [asks[0], *(a if not topic or _topic(a) else topic + a for a in asks[1:])][:MAX_ASKS]
     pair = _PAIR.match(plain)
     if pair and pair.group("diff"):  # a difference is asked: what each one is
         return [f"{pair.group('x')}とは？", f"{pair.group('y')}とは？"]

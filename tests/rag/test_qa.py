@@ -99,6 +99,18 @@ def test_a_question_with_two_asks_is_answered_part_by_part(qa):
     assert len(sentences) == len(set(sentences))
 
 
+def test_asks_closed_by_question_marks_keep_the_whole_answer_and_add_each_asks_sentence(qa):
+    question = "AI法が全面施行されたのはいつ？あと基本計画はAI法の何条に基づくの？"
+    whole, _ = qa._answer_one(question, qa.retriever.retrieve_with_signals(question, 5))  # read as one ask
+    answer = qa.ask(question)
+    text = answer.text.replace(" ", "")
+    assert "9月1日" in text and "第18条" in text
+    assert {c.doc for c in answer.citations} == {"001_0ea924fc1fedfcee.txt", "004_e0b8d5341bdd7257.txt"}
+    sentences = [s for s in answer.text.split("[") if s.strip()]
+    assert len(sentences) == len(set(sentences))
+    assert whole and whole.split("[")[0] in answer.text  # what the question read whole found stays
+
+
 def test_a_part_the_documents_do_not_answer_is_said_to_be_missing(qa):
     answer = qa.ask("AI戦略本部の本部長は誰で、AI戦略本部の年間予算はいくら？")
     if not answer.abstained:

@@ -17,12 +17,24 @@ from rag.query import split_asks
             "AI戦略本部って何をするところで、誰がトップ？",
             ["AI戦略本部って何をするところで？", "AI戦略本部って誰がトップ?"],
         ),
+        # each question mark closes an ask; an opening connective is dropped, an unsaid topic carried over
+        (
+            "AISIっていつできた？あと、基本計画ではAISIをどうするって？",
+            ["AISIっていつできた?", "基本計画ではAISIをどうするって?"],
+        ),
+        (
+            "指針の事務局ってどこに置かれてるの？いつできた？",
+            ["指針の事務局ってどこに置かれてるの?", "指針の事務局っていつできた?"],
+        ),
     ],
 )
 def test_two_asks_are_split(question, parts):
     assert split_asks(question) == parts
 
 
-@pytest.mark.parametrize("question", ["AI法はいつ成立した？", "データセンターとか電力って何が問題なの？", "AIとは"])
+@pytest.mark.parametrize(
+    "question",
+    ["AI法はいつ成立した？", "データセンターとか電力って何が問題なの？", "AIとは", "AISIとは？簡単に言うと？"],
+)
 def test_one_ask_stays_whole(question):
     assert split_asks(question) == [question]
