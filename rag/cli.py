@@ -264,7 +264,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_train_reader(args: argparse.Namespace) -> int:
-    from rag.train_reader import TrainConfig, train
+    from eval.train_reader import TrainConfig, train
 
     if args.threads:
         import torch

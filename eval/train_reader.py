@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rag.jsquad import Group, load_groups, split_by_article
+from eval.reader_examples import Group, load_groups, split_by_article
 from rag.reader import MODEL_FILE, Reader, pair_text, write_head
 
 CHECKPOINT = "checkpoint.pt"
