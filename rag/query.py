@@ -61,9 +61,11 @@ _ASK = rf"[^、,。？?]*{_WH_WORD}[^、,。？?]*"
 _TWO_CLAUSES = re.compile(
     rf"^(?P<a>{_ASK}?)(?:[、,]|[？?]\s*(?:また|あと|それと)?[、,]?)\s*(?P<b>[^、,]*{_WH_WORD}.*)$"
 )
-# 「AとBの違いは」「AとBはそれぞれ…」: the same ask about two things
+# 「AとBの違いは」「AとB、何が違う？」「(…、)AとBってそれぞれ…」: the same ask about two things
 _PAIR = re.compile(
-    r"^(?P<x>[^、。と]{2,20})と(?P<y>[^、。と]{2,20}?)(?:の(?P<diff>違い|差)|は?(?P<each>それぞれ))(?P<rest>.*)$"
+    r"^(?P<pre>.*[、,]\s*)?(?P<x>[^、,。？?]{2,30}?)と[、,]?\s*(?P<y>[^、,。？?]{2,30}?)"
+    r"(?:(?:の|[、,]\s*(?:何が|どこが|どう))(?P<diff>違|差|ちが)"
+    r"|(?:って|では|で|は|には|に|が)?[、,]?\s*(?P<each>それぞれ))(?P<rest>.*)$"
 )
 
 
@@ -95,9 +97,10 @@ def split_asks(question: str) -> list[str]:
     if pair and pair.group("diff"):  # a difference is asked: what each one is
         return [f"{pair.group('x')}とは？", f"{pair.group('y')}とは？"]
     if pair:
-        rest = pair.group("rest").lstrip("はをがにのも、 ")
+        pre = pair.group("pre") or ""
+        rest = pair.group("rest").lstrip("はをがにのも、, ")
         joint = "" if rest[:1] in "はとを" else "は"
-        return [f"{pair.group('x')}{joint}{rest}", f"{pair.group('y')}{joint}{rest}"]
+        return [f"{pre}{pair.group('x')}{joint}{rest}", f"{pre}{pair.group('y')}{joint}{rest}"]
     clauses = _TWO_CLAUSES.match(plain)
     if clauses:
         a, b = clauses.group("a").strip(), clauses.group("b").strip()

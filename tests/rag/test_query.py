@@ -17,6 +17,19 @@ from rag.query import split_asks
             "AI戦略本部って何をするところで、誰がトップ？",
             ["AI戦略本部って何をするところで？", "AI戦略本部って誰がトップ?"],
         ),
+        # the same ask about two things, joined by って/で/、 or after a lead-in clause
+        (
+            "AISIと人工知能政策推進室って、それぞれいつできたの？",
+            ["AISIはいつできたの?", "人工知能政策推進室はいつできたの?"],
+        ),
+        (
+            "調査会の委員で、Sakana AIとさくらインターネットからはそれぞれ誰が入ってる？",
+            ["調査会の委員で、Sakana AIは誰が入ってる?", "調査会の委員で、さくらインターネットからは誰が入ってる?"],
+        ),
+        (
+            "評価観点ガイドとレッドチーミング手法ガイド、何がちがうの？",
+            ["評価観点ガイドとは？", "レッドチーミング手法ガイドとは？"],
+        ),
         # each question mark closes an ask; an opening connective is dropped, an unsaid topic carried over
         (
             "AISIっていつできた？あと、基本計画ではAISIをどうするって？",
@@ -34,7 +47,13 @@ def test_two_asks_are_split(question, parts):
 
 @pytest.mark.parametrize(
     "question",
-    ["AI法はいつ成立した？", "データセンターとか電力って何が問題なの？", "AIとは", "AISIとは？簡単に言うと？"],
+    [
+        "AI法はいつ成立した？",
+        "データセンターとか電力って何が問題なの？",
+        "AIとは",
+        "AISIとは？簡単に言うと？",
+        "AIと人間の関係はどうなる？",
+    ],
 )
 def test_one_ask_stays_whole(question):
     assert split_asks(question) == [question]
