@@ -57,10 +57,8 @@ def resolve_followup(question: str, history: list[Turn], tokenizer: Tokenizer) -
 
 _WH_WORD = r"(?:誰|だれ|どなた|何|なに|いつ|どこ|どの|どう|どんな|どれ|どちら|いくつ|いくら|なぜ)"
 _ASK = rf"[^、,。？?]*{_WH_WORD}[^、,。？?]*"
-# 「…いつ成立して、本部長は誰？」: a clause with a question word, a comma (or ？), another clause with one
-_TWO_CLAUSES = re.compile(
-    rf"^(?P<a>{_ASK}?)(?:[、,]|[？?]\s*(?:また|あと|それと)?[、,]?)\s*(?P<b>[^、,]*{_WH_WORD}.*)$"
-)
+# 「…いつ成立して、本部長は誰？」: a clause with a question word, a comma, another clause with one
+_TWO_CLAUSES = re.compile(rf"^(?P<a>{_ASK}?)[、,]\s*(?P<b>[^、,]*{_WH_WORD}.*)$")
 # 「AとBの違いは」「AとB、何が違う？」「(…、)AとBってそれぞれ…」: the same ask about two things
 _PAIR = re.compile(
     r"^(?P<pre>.*[、,]\s*)?(?P<x>[^、,。？?]{2,30}?)と[、,]?\s*(?P<y>[^、,。？?]{2,30}?)"
