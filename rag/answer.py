@@ -133,8 +133,10 @@ def choose(cands: list[Candidate], probabilities: np.ndarray, floor: float) -> l
 
 
 def said(cand: Candidate, chosen: list[Candidate]) -> bool:
-    """`cand` repeats a chosen sentence, or lies within a chosen (wider) span."""
-    return any(_inside(cand, c) for c in chosen) or normalize(cand.text) in {normalize(c.text) for c in chosen}
+    """`cand` repeats a chosen sentence, lies within a chosen span, or holds one."""
+    return any(_inside(cand, c) or _inside(c, cand) for c in chosen) or normalize(cand.text) in {
+        normalize(c.text) for c in chosen
+    }
 
 
 def cited_text(chosen: list[Candidate]) -> tuple[str, list[Citation]]:

@@ -248,7 +248,7 @@ class PolicyQA:
                 missing.append(part)
                 continue
             best = cands[int(np.argmax(probabilities))]
-            if not said(best, chosen) and not any(said(c, [best]) for c in chosen):
+            if not said(best, chosen):
                 chosen.append(best)
         if not chosen:
             return Answer(question, query, "", [], passages=passages, abstained=True)
