@@ -79,13 +79,18 @@ def answers(text: str, q: Question, keywords_label: bool) -> bool:
     return keywords_label and bool(q.keywords) and keyword_hit(text, q.keywords)
 
 
-def collect(sources: list[Source], progress: bool = True) -> Rows:
-    """Candidate rows of every question of every source."""
+def collect(sources: list[Source], progress: bool = True, query_vectors: dict | None = None) -> Rows:
+    """Candidate rows of every question of every source.
+
+    `query_vectors`: normalized question -> vector of a question encoder fitted without it
+    (`eval.train_query.out_of_fold_vectors`), used instead of the shipped encoder's.
+    """
     from tqdm import tqdm
 
     rows = Rows()
     for source in sources:
         qa = PolicyQA.load(source.index)
+        qa.retriever.precomputed = dict(query_vectors or {})
         for q in tqdm(load_questions(source.questions), desc=f"features {source.name}", disable=not progress):
             retrieval = qa.retriever.retrieve_with_signals(q.question, RETRIEVED)
             cands, feats = qa.read(q.question, retrieval)
@@ -249,11 +254,17 @@ def train(
 
 
 def cross_validated_eval(
-    sources: list[Source], rows: Rows, card: dict, oof: np.ndarray | None = None, folds: int = FOLDS
+    sources: list[Source],
+    rows: Rows,
+    card: dict,
+    oof: np.ndarray | None = None,
+    folds: int = FOLDS,
+    query_vectors: dict | None = None,
 ) -> dict[str, dict]:
     """`rag eval` figures of every source with each question answered by models fitted without its document.
 
-    `oof` is `out_of_fold(rows, folds)` when the caller already has it.
+    `oof` is `out_of_fold(rows, folds)` when the caller already has it; `query_vectors` as in `collect`
+    (a split ask's own query still goes through the shipped encoder).
     """
     from sklearn.model_selection import GroupKFold
 
@@ -281,6 +292,7 @@ def cross_validated_eval(
     number = 0
     for source in sources:
         qa = PolicyQA.load(source.index)
+        qa.retriever.precomputed = dict(query_vectors or {})
         questions = load_questions(source.questions)
         results = []
         for q in questions:

@@ -246,7 +246,7 @@ def _ingest(
         all_nodes += nodes_by_file.get(name, [])
         files[name]["chunks"] = len(nodes_by_file.get(name, []))
 
-    embedder = load_embedder(config.embedder)
+    embedder = load_embedder(config.embedder, tuned_queries=False)  # passages only
     sentences = sentence_texts(all_nodes)
     # a store that keeps every vector it was given (the database) is asked by hash; files reuse the previous version
     cache = store.cached_vectors(config.embedder, [content_hash(search_text(n)) for n in all_nodes])

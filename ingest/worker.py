@@ -143,7 +143,7 @@ def run_worker(
     while True:
         job = queue.claim(worker)
         if job is not None:
-            embedder = embedder or load_embedder(config.embedder)
+            embedder = embedder or load_embedder(config.embedder, tuned_queries=False)
             started = time.perf_counter()
             with _Heartbeat(functools.partial(queue.beat, job.id, worker), lease / 3):
                 try:

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from rag.config import corpus_dir, index_dir
+from rag.config import corpus_dir, index_dir, tuned_queries_enabled
 from rag.pages import page_label
 
 
@@ -184,15 +184,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from eval.train import collect, cross_validated_eval, default_sources, eval_table, out_of_fold, train
 
-    sources = default_sources(args.outside, args.work, args.index or index_dir())
-    rows = collect(sources)
+    index = args.index or index_dir()
+    sources = default_sources(args.outside, args.work, index)
+    vectors = None
+    if tuned_queries_enabled():  # the decision sees the tuned encoder as it reads questions it was not fitted on
+        from eval.train_query import out_of_fold_vectors
+
+        vectors = out_of_fold_vectors(index)
+    rows = collect(sources, query_vectors=vectors)
     oof = out_of_fold(rows)  # the sentence model's out-of-fold probabilities: fitted once, read by both steps
     card = train(sources, rows=rows, oof=oof)
     print(json.dumps(card["cross_validation"], ensure_ascii=False, indent=1))
     print(f"threshold {card['threshold']} ({card['threshold_rule']}); {card['candidates']} candidates")
     print("written: rag/models/decider.txt, rag/models/answerable.txt, rag/models/decider.json")
     if args.report:  # every question answered by models fitted without its document
-        print(eval_table(cross_validated_eval(sources, rows, card, oof)))
+        print(eval_table(cross_validated_eval(sources, rows, card, oof, query_vectors=vectors)))
+    return 0
+
+
+def cmd_train_query(args: argparse.Namespace) -> int:
+    from eval.train_query import QueryConfig, train
+
+    card = train(args.index or index_dir(), config=QueryConfig(threads=args.threads), cross_validation=not args.no_cv)
+    print(json.dumps(card["leave_one_document_out"], ensure_ascii=False, indent=1))
+    print("written: rag/models/query_delta.safetensors, rag/models/query_delta.json; then run `rag train`")
     return 0
 
 
@@ -352,6 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true", help="also rag eval figures, cross-validated by document")
     _index_arg(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("train-query", help="fit the question encoder on the question sets (rag/models/query_delta.*)")
+    p.add_argument("--no-cv", action="store_true", help="skip the leave-one-document-out figures")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: the same bytes on every run)")
+    _index_arg(p)
+    p.set_defaults(func=cmd_train_query)
 
     p = sub.add_parser("eval-ground", help="precision/recall of the grounding check on JNLI + reference answers")
     p.add_argument("--outside", type=Path, default=Path("../shared/outside"), help="folder with the JNLI file")

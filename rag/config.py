@@ -25,3 +25,8 @@ def feedback_path() -> Path:
 def upload_allowed() -> bool:
     """Whether the app lets users add and remove documents (`SEISAKU_QA_ALLOW_UPLOAD=1`; off by default)."""
     return os.environ.get("SEISAKU_QA_ALLOW_UPLOAD", "") == "1"
+
+
+def tuned_queries_enabled() -> bool:
+    """Whether questions go through the tuned question encoder (`SEISAKU_QA_TUNED_QUERIES=0` turns it off)."""
+    return os.environ.get("SEISAKU_QA_TUNED_QUERIES", "1") != "0"

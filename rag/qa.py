@@ -100,19 +100,20 @@ class PolicyQA:
         reranker: CrossEncoderReranker | None = None,
         store: str | Path | Store | None = None,
         decider: Decider | None = None,
+        tuned_queries: bool | None = None,
     ) -> PolicyQA:
         """Load the live index version and the embedder it was built with.
 
         From `store` (a directory, a `postgresql://…` URL or a Store), else `index_dir`, else
         $SEISAKU_QA_STORE, else `./index` ($SEISAKU_QA_INDEX). A CrossEncoder `reranker` is
-        used when given, or when $SEISAKU_QA_RERANKER names a model.
+        used when given, or when $SEISAKU_QA_RERANKER names a model. `tuned_queries`: see `load_embedder`.
         """
         if store is None and index_dir is not None:
             store = str(index_dir) if is_database_url(str(index_dir)) else Path(index_dir)
         index = open_store(store).read()
         set_threads("query")
         if embedder is None:
-            embedder = load_embedder(index.manifest.embedder)
+            embedder = load_embedder(index.manifest.embedder, tuned_queries)
         elif embedder.model_name != index.manifest.embedder or getattr(embedder, "dim", None) != index.manifest.dim:
             raise IndexLoadError(
                 f"embedder {embedder.model_name} does not match the index (built with {index.manifest.embedder}): "

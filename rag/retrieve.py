@@ -84,12 +84,17 @@ class HybridRetriever(BaseRetriever):
         self.similarity_top_k = similarity_top_k
         self.docs = docs
         self.sentence_vectors = index.sentence_vectors()
+        # normalized query -> vector, asked before the embedder: training and evaluation put here the vectors of
+        # an encoder fitted without the question (eval/train_query.py), as the decision must see them
+        self.precomputed: dict[str, np.ndarray] = {}
 
     # llama-index entry point
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return self.search(query_bundle.query_str, self.similarity_top_k, self.docs)
 
     def query_vector(self, query: str) -> np.ndarray:
+        if query in self.precomputed:
+            return self.precomputed[query]
         return np.asarray(self.embedder.get_query_embedding(query), dtype=np.float32)
 
     def query_terms(self, query: str) -> list[str]:
