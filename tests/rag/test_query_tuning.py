@@ -63,6 +63,8 @@ def test_only_questions_change_and_the_switch_turns_it_off(monkeypatch):
     assert float(q_tuned @ q_bundled) < 0.999
     passage = "AI の研究開発には予算を確保する。"
     assert np.allclose(tuned.get_text_embedding(passage), bundled.get_text_embedding(passage), atol=1e-6)
+    english = "When did the EU AI Act enter into force?"  # the encoder was fitted on Japanese questions only
+    assert np.allclose(tuned.get_query_embedding(english), bundled.get_query_embedding(english), atol=1e-6)
     monkeypatch.setenv("SEISAKU_QA_TUNED_QUERIES", "0")
     assert not load_embedder().tuned_queries
 
