@@ -19,10 +19,9 @@ seeds make the delta identical from run to run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import numpy as np
 
 from eval.data import Question, load_questions
 from eval.metrics import contains_evidence, match_form
+from rag.embedders.e5_file import file_sha256
 from rag.embedders.query_tuning import CARD_FILE, DELTA_FILE, bundled_model_file, float32_tensors, save_delta
 
 QUESTION_FILES = ("questions.jsonl", "questions_holdout.jsonl", "questions_train.jsonl")
@@ -153,19 +153,37 @@ def retrieval_figures(qa, pairs: list[Pair], vectors: np.ndarray, sentence_vecto
     }
 
 
-def cross_validate(qa, pairs: list[Pair], config: QueryConfig, log=print) -> dict:
-    """Leave one document out: its questions searched with the bundled encoder and with one fitted without them."""
-    from rag.embedders.e5_torch import E5Torch
+def training_pairs(index: Path, sets: Path):
+    """Our sets over `index` (bundled encoder): the qa, its sentence vectors and documents, the pairs, how many."""
+    from rag.qa import PolicyQA
 
-    vectors, _, docs = sentence_table(qa.retriever.index)
-    base_e5 = E5Torch.load(bundled_model_file())
-    out: dict[str, dict] = {}
-    base_v, tuned_v, held_all = [], [], []
+    qa = PolicyQA.load(index, tuned_queries=False)
+    vectors, texts, docs = sentence_table(qa.retriever.index)
+    questions = [q for name in QUESTION_FILES for q in load_questions(sets / name)]
+    return qa, vectors, docs, pairs_of(questions, texts, docs), len(questions)
+
+
+def leave_one_document_out(
+    pairs: list[Pair], vectors: np.ndarray, docs: np.ndarray, config: QueryConfig, log=print
+) -> Iterator[tuple[str, list[Pair], object]]:
+    """(document, its questions, an encoder fitted on the other documents' questions only), document by document."""
     for doc in sorted({p.doc for p in pairs}):
         held = [p for p in pairs if p.doc == doc]
         rest = [p for p in pairs if p.doc != doc and doc not in p.question.docs]
         log(f"held out {doc}: {len(held)} questions, fitting on {len(rest)}")
-        tuned = fit(rest, vectors, docs, config, log)
+        yield doc, held, fit(rest, vectors, docs, config, log)
+
+
+def cross_validate(
+    qa, pairs: list[Pair], vectors: np.ndarray, docs: np.ndarray, config: QueryConfig, log=print
+) -> dict:
+    """Leave one document out: its questions searched with the bundled encoder and with one fitted without them."""
+    from rag.embedders.e5_torch import E5Torch
+
+    base_e5 = E5Torch.load(bundled_model_file())
+    out: dict[str, dict] = {}
+    base_v, tuned_v, held_all = [], [], []
+    for doc, held, tuned in leave_one_document_out(pairs, vectors, docs, config, log):
         questions = [p.question.question for p in held]
         b, t = query_vectors(base_e5, questions), query_vectors(tuned, questions)
         out[doc] = {
@@ -189,17 +207,11 @@ def out_of_fold_vectors(
     """Normalized question -> vector from an encoder fitted without that question's document, for every
     answerable question of our sets that the shipped encoder was fitted on: the decision (`rag train`) must
     see the tuned cosines as they look on questions the encoder never saw. Other questions are not in here."""
-    from rag.qa import PolicyQA
     from rag.text import normalize
 
-    qa = PolicyQA.load(index, tuned_queries=False)
-    vectors, texts, docs = sentence_table(qa.retriever.index)
-    pairs = pairs_of([q for name in QUESTION_FILES for q in load_questions(sets / name)], texts, docs)
+    _, vectors, docs, pairs, _ = training_pairs(index, sets)
     out: dict[str, np.ndarray] = {}
-    for doc in sorted({p.doc for p in pairs}):
-        log(f"question encoder without {doc}")
-        tuned = fit([p for p in pairs if p.doc != doc and doc not in p.question.docs], vectors, docs, config, log)
-        held = [p for p in pairs if p.doc == doc]
+    for _, held, tuned in leave_one_document_out(pairs, vectors, docs, config, log):
         for pair, vector in zip(held, query_vectors(tuned, [p.question.question for p in held])):
             out[normalize(pair.question.question)] = vector
     return out
@@ -215,22 +227,17 @@ def train(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Cross-validate (optional), fit on every question, write the delta and its card; returns the card."""
-    from rag.qa import PolicyQA
-
-    qa = PolicyQA.load(index, tuned_queries=False)
-    vectors, texts, docs = sentence_table(qa.retriever.index)
-    questions = [q for name in QUESTION_FILES for q in load_questions(sets / name)]
-    pairs = pairs_of(questions, texts, docs)
-    log(f"{len(pairs)} of {len(questions)} questions have evidence sentences in the index")
-    figures = cross_validate(qa, pairs, config, log) if cross_validation else None
+    qa, vectors, docs, pairs, asked = training_pairs(index, sets)
+    log(f"{len(pairs)} of {asked} questions have evidence sentences in the index")
+    figures = cross_validate(qa, pairs, vectors, docs, config, log) if cross_validation else None
     started = time.monotonic()
     tuned = fit(pairs, vectors, docs, config, log)
     tensors = float32_tensors(tuned)
     save_delta(tensors, delta_file)
     card = {
         "what": "query-side BitFit of the bundled multilingual-e5-small (MIT): encoder biases and LayerNorms",
-        "base_model_sha256": hashlib.sha256(bundled_model_file().read_bytes()).hexdigest(),
-        "delta_sha256": hashlib.sha256(delta_file.read_bytes()).hexdigest(),
+        "base_model_sha256": file_sha256(bundled_model_file()),
+        "delta_sha256": file_sha256(delta_file),
         "config": asdict(config),
         "training_data": {name: str(sets / name) for name in QUESTION_FILES},
         "training_questions": len(pairs),

