@@ -84,6 +84,22 @@ def test_later_blind_sets_are_verbatim_and_no_near_copy_of_an_earlier_set(name):
         assert max(SequenceMatcher(None, q.question, e).ratio() for e in earlier) <= 0.75, q.id
 
 
+def test_dev_set_is_verbatim_rich_in_near_misses_and_no_near_copy_of_what_the_models_are_fitted_on():
+    """Measured on, never fitted on: a question close to a training one would read the training set back."""
+    from difflib import SequenceMatcher
+
+    dev = load_questions(QUESTIONS.with_name("questions_dev.jsonl"))
+    kinds = Counter(q.extra.get("kind") for q in dev)
+    assert len(dev) >= 150 and kinds["unanswerable"] >= 60 and check_against_corpus(dev, CORPUS) == []
+    fitted = [
+        q.question
+        for f in ("questions.jsonl", "questions_holdout.jsonl", "questions_train.jsonl")
+        for q in load_questions(QUESTIONS.with_name(f))
+    ]
+    for q in dev:
+        assert max(SequenceMatcher(None, q.question, t).ratio() for t in fitted) <= 0.75, q.id
+
+
 def test_checker_flags_evidence_not_in_the_file():
     questions = load_questions(QUESTIONS)[:1]
     questions[0].evidence = ["この文は資料にない"]
