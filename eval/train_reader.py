@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eval.reader import MODEL_FILE, Reader, pair_text, write_head
 from eval.reader_examples import Group, load_groups, split_by_article
-from rag.reader import MODEL_FILE, Reader, pair_text, write_head
 
 CHECKPOINT = "checkpoint.pt"
 ATTRIBUTION = "JGLUE (Kurihara et al., LREC 2022), CC BY-SA 4.0"

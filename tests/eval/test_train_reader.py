@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from eval.reader import Reader, pair_text
 from eval.reader_examples import load_groups, split_by_article, split_sentences
 from eval.train_reader import TrainConfig, auc, train
-from rag.reader import Reader, pair_text
 
 
 def _squad(articles: dict[str, list[tuple[str, str, str]]]) -> dict:

