@@ -45,7 +45,7 @@ class QueryConfig:
     `anchor` keeps the question's cosines to other documents' sentences where the bundled e5 put them (squared
     difference, weighted): without it every cosine fell (best sentence 0.89 -> 0.64) and the decision, which reads
     absolute levels across corpora, lost JSQuAD refusals. Screened on document 004's questions (0 / 10 / 30 / 100 /
-    300), then 30 against 100 on `rag train --report`'s cross-validated figures (our sets and JSQuAD).
+    300), then 30, 100 and 300 on `rag train --report`'s cross-validated figures (our sets and JSQuAD).
     """
 
     temperature: float = 0.01
