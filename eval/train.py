@@ -79,6 +79,13 @@ def answers(text: str, q: Question, keywords_label: bool) -> bool:
     return keywords_label and bool(q.keywords) and keyword_hit(text, q.keywords)
 
 
+def _load(source: Source, query_vectors: dict | None) -> PolicyQA:
+    """The source's index, its questions' vectors taken from `query_vectors` where given (see `collect`)."""
+    qa = PolicyQA.load(source.index)
+    qa.retriever.precomputed = dict(query_vectors or {})
+    return qa
+
+
 def collect(sources: list[Source], progress: bool = True, query_vectors: dict | None = None) -> Rows:
     """Candidate rows of every question of every source.
 
@@ -89,8 +96,7 @@ def collect(sources: list[Source], progress: bool = True, query_vectors: dict | 
 
     rows = Rows()
     for source in sources:
-        qa = PolicyQA.load(source.index)
-        qa.retriever.precomputed = dict(query_vectors or {})
+        qa = _load(source, query_vectors)
         for q in tqdm(load_questions(source.questions), desc=f"features {source.name}", disable=not progress):
             retrieval = qa.retriever.retrieve_with_signals(q.question, RETRIEVED)
             cands, feats = qa.read(q.question, retrieval)
@@ -291,8 +297,7 @@ def cross_validated_eval(
     out: dict[str, dict] = {}
     number = 0
     for source in sources:
-        qa = PolicyQA.load(source.index)
-        qa.retriever.precomputed = dict(query_vectors or {})
+        qa = _load(source, query_vectors)
         questions = load_questions(source.questions)
         results = []
         for q in questions:

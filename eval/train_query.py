@@ -107,9 +107,8 @@ def fit(pairs: list[Pair], vectors: np.ndarray, docs: np.ndarray, config: QueryC
     sentences = torch.from_numpy(vectors)
     rows_of_doc = {d: torch.from_numpy(np.flatnonzero(docs == d)) for d in sorted(set(docs.tolist()))}
     rng = np.random.default_rng(config.seed)
-    if config.anchor:  # the bundled encoder's cosines: the scale the decision reads absolute levels on
-        with torch.no_grad():
-            base = torch.from_numpy(query_vectors(e5, [p.question.question for p in pairs]))
+    if config.anchor:  # the bundled encoder's question vectors: the cosine scale the decision reads
+        base = torch.from_numpy(query_vectors(e5, [p.question.question for p in pairs]))
     e5.bert.train()
     started = time.monotonic()
     for epoch in range(config.epochs):
