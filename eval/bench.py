@@ -30,11 +30,10 @@ from ingest.clean import clean_document
 from ingest.index import corpus_terms
 from ingest.load import load_file
 from ingest.pipeline import ingest
-from rag.config import corpus_dir
+from rag.config import QUERY_THREADS, cores, corpus_dir, set_threads
 from rag.qa import PolicyQA
 from rag.store import Manifest, Store, node_sentences, open_store, read_index
 from rag.text import default_tokenizer
-from rag.threads import QUERY_THREADS, cores, set_threads
 
 QUESTIONS = Path("eval/questions.jsonl")
 
@@ -274,7 +273,7 @@ def main(
         print(f"warm retrieve p50 {percentile(retrieve, 50):.1f} ms, p95 {percentile(retrieve, 95):.1f} ms")
         print(f"warm ask      p50 {percentile(ask, 50):.1f} ms, p95 {percentile(ask, 95):.1f} ms")
         for label, threads in (("library default", cores()), ("query setting", QUERY_THREADS)):
-            threadpool_limits(limits=threads)  # BLAS and OpenMP pools (rag.threads sets them at load)
+            threadpool_limits(limits=threads)  # BLAS and OpenMP pools (rag.config sets them at load)
             retrieve, _ = _latencies(qa, questions[:40])
             print(f"retrieve with {threads} BLAS/OpenMP threads ({label}): p50 {percentile(retrieve, 50):.1f} ms, "
                   f"p95 {percentile(retrieve, 95):.1f} ms")  # fmt: skip

@@ -31,10 +31,10 @@ from ingest.split import (
     search_text,
     split_document,
 )
+from rag.config import set_threads
 from rag.embedders import DEFAULT_EMBEDDER, load_embedder
 from rag.store import IndexLoadError, IndexSnapshot, Manifest, Store, open_store
 from rag.text import default_tokenizer
-from rag.threads import set_threads
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ from ingest.embed import embed_nodes, embed_texts, sentence_texts
 from ingest.load import LoadError, discover, read_source
 from ingest.pipeline import IngestConfig, NothingToIndexError, ingest, split_source
 from ingest.split import content_hash, search_text
+from rag.config import set_threads
 from rag.embedders import load_embedder
 from rag.store import IndexLoadError, open_store
 from rag.store.pg_queue import LEASE_SECONDS, JobQueue
 from rag.store.postgres import PostgresStore
-from rag.threads import set_threads
 
 log = logging.getLogger(__name__)
 

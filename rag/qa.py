@@ -13,6 +13,7 @@ from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag.answer import NOT_FOUND, Answer, Citation, choose, citation_for, cited_in_order, compose, reading_order, said
 from rag.candidates import PASSAGES, Candidate, candidates
+from rag.config import set_threads
 from rag.decide import Decider, default_decider
 from rag.embedders import load_embedder
 from rag.features import FEATURES, FeatureBuilder
@@ -25,7 +26,6 @@ from rag.rerank import CrossEncoderReranker, reranker_from_env
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.store import IndexLoadError, IndexSnapshot, Store, is_database_url, open_store
 from rag.text import Tokenizer, default_tokenizer, has_japanese
-from rag.threads import set_threads
 
 MAX_QUESTION_CHARS = 2000
 MIN_CROSS_LANGUAGE_COSINE = 0.86  # an English question is answered only by a sentence this close in meaning

@@ -7,9 +7,8 @@ import time
 import pytest
 
 from rag.answer import NOT_FOUND
-from rag.generate import LLMGenerator
+from rag.generate import LLMGenerator, answer_messages
 from rag.llm import LLMSettings
-from rag.prompts import answer_messages
 from tests.rag.openai_server import ScriptedOpenAIServer
 
 QUESTION = "AISIはいつ設立されましたか？"
