@@ -18,7 +18,7 @@ from ingest.corpus import add_document, limits_text, remove_document
 from ingest.load import LoadError, supported_suffixes
 from ingest.pipeline import NothingToIndexError, ingest, stale_reason
 from rag import config
-from rag.answer import Answer, Citation
+from rag.compose import Answer, Citation
 from rag.feedback import append_feedback, feedback_record
 from rag.generate import LLMGenerator, TokenCallback
 from rag.llm import LLMError, LLMSettings

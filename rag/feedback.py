@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rag.answer import Answer
+from rag.compose import Answer
 
 RATINGS = ("up", "down")
 _PASSAGE_KEYS = {"text", "evidence_start", "evidence_end"}  # the evidence itself is kept; lines stay short

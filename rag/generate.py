@@ -17,7 +17,7 @@ from collections.abc import Callable
 from llama_index.core.llms import LLM, ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore
 
-from rag.answer import NOT_FOUND, Citation, citation_for
+from rag.compose import NOT_FOUND, Citation, citation_for
 from rag.ground import split_answer
 from rag.llm import LLMError, LLMSettings, load_llm
 from rag.query import Turn

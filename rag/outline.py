@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from rag.answer import Citation, cite
 from rag.candidates import section_path
+from rag.compose import Citation, cite
 from rag.text import Tokenizer, normalize, sentence_spans
 
 _KANJI_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九十", 1)}

@@ -11,8 +11,8 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from rag.answer import NOT_FOUND, Answer, Citation, choose, citation_for, cited_in_order, compose, reading_order, said
 from rag.candidates import PASSAGES, Candidate, candidates
+from rag.compose import NOT_FOUND, Answer, Citation, choose, citation_for, cited_in_order, compose, reading_order, said
 from rag.config import set_threads
 from rag.decide import Decider, default_decider
 from rag.embedders import load_embedder

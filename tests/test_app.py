@@ -8,7 +8,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rag.answer import NOT_FOUND
+from rag.compose import NOT_FOUND
 from tests.conftest import CORPUS, ROOT
 
 APP = str(ROOT / "app.py")

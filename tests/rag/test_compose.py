@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from llama_index.core.schema import NodeRelationship, NodeWithScore, RelatedNodeInfo, TextNode
 
-from rag.answer import compose
 from rag.candidates import candidates
+from rag.compose import compose
 from rag.retrieve import Signals
 
 HEADING = "4) 自動運転関係の法令"

@@ -7,7 +7,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from rag.answer import Answer, Citation
+from rag.compose import Answer, Citation
 from rag.feedback import append_feedback, feedback_record
 
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from rag.answer import NOT_FOUND
+from rag.compose import NOT_FOUND
 from rag.generate import LLMGenerator, answer_messages
 from rag.llm import LLMSettings
 from tests.rag.openai_server import ScriptedOpenAIServer

@@ -6,7 +6,7 @@ import pytest
 
 from eval.data import load_questions
 from eval.metrics import contains_evidence
-from rag.answer import NOT_FOUND
+from rag.compose import NOT_FOUND
 from rag.qa import MAX_QUESTION_CHARS, QueryError
 from tests.conftest import CORPUS, QUESTIONS, both_stores
 
