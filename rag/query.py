@@ -12,7 +12,7 @@ import re
 from typing import TypedDict
 
 from rag.features import AskedFor
-from rag.text import Tokenizer, normalize
+from rag.text import Tokenizer, default_tokenizer, normalize
 
 
 class Turn(TypedDict, total=False):
@@ -91,14 +91,14 @@ def split_asks(question: str) -> list[str]:
     if len(asks) > 1:
         topic = _topic(asks[0])
         return [asks[0], *(a if not topic or _topic(a) else topic + a for a in asks[1:])][:MAX_ASKS]
-    pair = _PAIR.match(plain)
-    if pair and pair.group("diff"):  # a difference is asked: what each one is
-        return [f"{pair.group('x')}とは？", f"{pair.group('y')}とは？"]
+    pair = _PAIR.match(_hide_inner_to(plain))
     if pair:
-        pre = pair.group("pre") or ""
-        rest = pair.group("rest").lstrip("はをがにのも、, ")
+        x, y, pre, rest = (_unhide(pair.group(g) or "") for g in ("x", "y", "pre", "rest"))
+        if pair.group("diff"):  # a difference is asked: what each one is
+            return [f"{x}とは？", f"{y}とは？"]
+        rest = rest.lstrip("はをがにのも、, ")
         joint = "" if rest[:1] in "はとを" else "は"
-        return [f"{pre}{pair.group('x')}{joint}{rest}", f"{pre}{pair.group('y')}{joint}{rest}"]
+        return [f"{pre}{x}{joint}{rest}", f"{pre}{y}{joint}{rest}"]
     clauses = _TWO_CLAUSES.match(plain)
     if clauses:
         a, b = clauses.group("a").strip(), clauses.group("b").strip()
@@ -106,6 +106,19 @@ def split_asks(question: str) -> list[str]:
             topic = _topic(a)
             return [a + "？", b if not topic or _topic(b) else topic + b]
     return [question]
+
+
+_INNER_TO = "\ue000"  # stands in for a と inside a word (ところ, こと) while the pair pattern looks for 「AとB」
+
+
+def _hide_inner_to(plain: str) -> str:
+    """The question with every と that is not the particle hidden, so 「AとB」 splits only at a particle."""
+    particles = default_tokenizer().particle_offsets(plain, "と")
+    return "".join(_INNER_TO if ch == "と" and i not in particles else ch for i, ch in enumerate(plain))
+
+
+def _unhide(text: str) -> str:
+    return text.replace(_INNER_TO, "と")
 
 
 def _topic(clause: str) -> str:

@@ -93,6 +93,19 @@ class Tokenizer:
         """Content-word terms (base forms, lower-cased) of `text`."""
         return [term for term, _ in self.tagged_terms(text)]
 
+    def particle_offsets(self, text: str, particle: str) -> set[int]:
+        """Offsets in `text` (as given, already normalized) where `particle` stands as a particle (助詞).
+
+        「いいところと悪いところ」: only the third と joins two things; the others are inside ところ.
+        """
+        out, offset = set(), 0
+        for word in self._tagger()(text):
+            offset += len(word.white_space)
+            if word.surface == particle and word.feature.pos1 == "助詞":
+                out.add(offset)
+            offset += len(word.surface)
+        return out
+
     def tagged_terms(self, text: str) -> list[tuple[str, str]]:
         """(term, part of speech) of each content word of `text`.
 

@@ -30,6 +30,15 @@ from rag.query import split_asks
             "評価観点ガイドとレッドチーミング手法ガイド、何がちがうの？",
             ["評価観点ガイドとは？", "レッドチーミング手法ガイドとは？"],
         ),
+        # only a particle と joins the two things, not the と inside ところ or こと
+        (
+            "罰則をつけるやり方って、いいところと悪いところそれぞれ何？",
+            ["罰則をつけるやり方って、いいところは何?", "罰則をつけるやり方って、悪いところは何?"],
+        ),
+        (
+            "アンケートで、企業に求めたいことと政府に求めたいことって、それぞれ何だった？",
+            ["アンケートで、企業に求めたいことは何だった?", "アンケートで、政府に求めたいことは何だった?"],
+        ),
         # each question mark closes an ask; an opening connective is dropped, an unsaid topic carried over
         (
             "AISIっていつできた？あと、基本計画ではAISIをどうするって？",
@@ -53,6 +62,7 @@ def test_two_asks_are_split(question, parts):
         "AIとは",
         "AISIとは？簡単に言うと？",
         "AIと人間の関係はどうなる？",
+        "指針で国民がやるべきことって2つあるみたいだけど、それぞれ何？",  # no と joins two things here
     ],
 )
 def test_one_ask_stays_whole(question):
