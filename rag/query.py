@@ -113,6 +113,8 @@ _INNER_TO = "\ue000"  # stands in for a と inside a word (ところ, こと) wh
 
 def _hide_inner_to(plain: str) -> str:
     """The question with every と that is not the particle hidden, so 「AとB」 splits only at a particle."""
+    if "と" not in plain:
+        return plain
     particles = default_tokenizer().particle_offsets(plain, "と")
     return "".join(_INNER_TO if ch == "と" and i not in particles else ch for i, ch in enumerate(plain))
 
