@@ -20,6 +20,8 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
+QUERY_THREADS = 1  # BLAS/OpenMP threads per query process (see above)
+
 
 def corpus_dir() -> Path:
     return Path(os.environ.get("SEISAKU_QA_CORPUS", "corpus"))
@@ -41,9 +43,6 @@ def upload_allowed() -> bool:
 def tuned_queries_enabled() -> bool:
     """Whether questions go through the tuned question encoder (`SEISAKU_QA_TUNED_QUERIES=0` turns it off)."""
     return os.environ.get("SEISAKU_QA_TUNED_QUERIES", "1") != "0"
-
-
-QUERY_THREADS = 1
 
 
 def cores() -> int:
