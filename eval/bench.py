@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 from threadpoolctl import threadpool_limits
 
 from eval.data import load_questions
@@ -126,7 +127,9 @@ def _scaled_index(base: Path, out: Store | Path, scale: int) -> None:
     manifest = Manifest(
         m.embedder, m.dim, m.chunker, m.tokenizer, {f"{n}~{k}": {} for n in m.files for k in range(scale)}
     )
-    store.write(manifest, nodes, np.vstack(rows), terms, np.vstack(sentence_vectors))
+    manifest.latent = m.latent  # each copy keeps its original's latent terms (the tag changes them little)
+    latent = None if stored.latent is None else scipy.sparse.vstack([stored.latent] * scale, format="csr")
+    store.write(manifest, nodes, np.vstack(rows), terms, np.vstack(sentence_vectors), latent)
 
 
 STORE_ROWS = ("faiss flat", "faiss hnsw", "pgvector")

@@ -325,15 +325,12 @@ def default_sources(outside: Path, work: Path, index: Path) -> list[Source]:
     """Our four question sets on the bundled corpus's index, plus JSQuAD imported and indexed under `work`."""
     from eval.squad import import_squad
     from ingest.pipeline import ingest
-    from rag.store import POINTER
 
     squad = work / "jsquad"
     if not (squad / "questions.jsonl").exists():
         import_squad(outside / "jsquad-v1.3_valid-v1.3.json", squad, per_article=SQUAD_PER_ARTICLE)
-    if not (squad / "index" / POINTER).exists():
-        ingest([squad / "corpus"], squad / "index")
-    if not (index / POINTER).exists():
-        ingest([Path("corpus")], index)
+    ingest([squad / "corpus"], squad / "index")  # incremental: brings an index built by an older version up to date
+    ingest([Path("corpus")], index)
     sets = Path(__file__).parent
     return [
         Source("eval", sets / "questions.jsonl", index),

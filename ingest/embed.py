@@ -1,10 +1,12 @@
-"""Embed chunks and their sentences, reusing vectors of texts that were already embedded."""
+"""Embed chunks and their sentences (and the chunks' latent terms), reusing vectors of texts already embedded."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import scipy.sparse
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import TextNode
 from tqdm import tqdm
@@ -81,3 +83,54 @@ def embed_nodes(
     for node, text in zip(nodes, texts):
         node.metadata["content_hash"] = content_hash(text)
     return embed_texts(texts, embedder, dim, cache, progress, on_progress)
+
+
+LatentVector = tuple[np.ndarray, np.ndarray]  # (feature ids int32, weights float32)
+
+
+def latent_text(node: TextNode) -> str:
+    """What the latent-terms head reads of a chunk: its text as stored (the head takes no title or prefix)."""
+    return node.get_content()
+
+
+def latent_cache(nodes: list[TextNode], latent: Any) -> dict[str, LatentVector]:
+    """Latent-term vectors of a previous index (CSR rows), keyed like `latent_nodes` keys them."""
+    latent = latent.tocsr()
+    out = {}
+    for row, node in enumerate(nodes):
+        start, end = latent.indptr[row], latent.indptr[row + 1]
+        out[content_hash(latent_text(node))] = (latent.indices[start:end].copy(), latent.data[start:end].copy())
+    return out
+
+
+def latent_nodes(
+    nodes: list[TextNode],
+    embedder: Any,
+    cache: dict[str, LatentVector],
+    progress: bool = True,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[Any, int]:
+    """The chunks' latent-term vectors (CSR, one row per chunk) and how many were computed, as `embed_texts`."""
+    texts = [latent_text(n) for n in nodes]
+    keys = [content_hash(t) for t in texts]
+    missing = _missing(keys, cache)
+    batch = embedder.embed_batch_size
+    bar = tqdm(total=len(missing), desc="latent terms", unit="chunk", disable=not progress or not missing)
+    for start in range(0, len(missing), batch):
+        part = missing[start : start + batch]
+        computed = embedder.latent_terms([texts[i] for _, i in part]).tocsr()
+        for j, (key, _) in enumerate(part):
+            begin, end = computed.indptr[j], computed.indptr[j + 1]
+            cache[key] = (computed.indices[begin:end].copy(), computed.data[begin:end].copy())
+        bar.update(len(part))
+        if on_progress:
+            on_progress(min(start + batch, len(missing)), len(missing))
+    bar.close()
+    rows = [cache[key] for key in keys]
+    indptr = np.cumsum([0] + [len(ids) for ids, _ in rows])
+    indices = np.concatenate([ids for ids, _ in rows]) if rows else np.zeros(0, np.int32)
+    data = np.concatenate([w for _, w in rows]) if rows else np.zeros(0, np.float32)
+    shape = (len(nodes), embedder.latent_dim)
+    matrix = scipy.sparse.csr_matrix((data.astype(np.float32), indices.astype(np.int32), indptr), shape=shape)
+    matrix.sort_indices()
+    return matrix, len(missing)

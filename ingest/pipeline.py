@@ -12,7 +12,16 @@ from pathlib import Path
 from llama_index.core.schema import TextNode
 
 from ingest.clean import CLEANER_VERSION, CleanDoc, clean_document
-from ingest.embed import count_missing, embed_nodes, embed_texts, sentence_cache, sentence_texts
+from ingest.embed import (
+    count_missing,
+    embed_nodes,
+    embed_texts,
+    latent_cache,
+    latent_nodes,
+    latent_text,
+    sentence_cache,
+    sentence_texts,
+)
 from ingest.index import corpus_terms
 from ingest.load import (
     LoadError,
@@ -47,6 +56,7 @@ class IngestSummary:
     reused: int = 0  # chunks whose vectors came from the previous index
     sentences: int = 0
     sentences_embedded: int = 0
+    latent_embedded: int = 0  # chunks whose latent-term vectors were computed this run
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -61,6 +71,8 @@ class IngestSummary:
             f"({self.embedded} embedded, {self.reused} reused), {self.sentences} sentences "
             f"({self.sentences_embedded} embedded) in {self.seconds:.1f} s"
         ]
+        if self.latent_embedded:
+            out.append(f"latent terms computed for {self.latent_embedded} chunks")
         if self.changed:
             out.append("changed: " + ", ".join(self.changed))
         if self.removed:
@@ -123,6 +135,8 @@ def stale_reason(manifest: Manifest, config: IngestConfig | None = None) -> str 
         return f"built with chunker {manifest.chunker}, this version chunks as {config.chunker()}"
     if manifest.tokenizer != default_tokenizer().name:
         return f"built with tokenizer {manifest.tokenizer}, this version uses {default_tokenizer().name}"
+    if not manifest.latent and config.embedder == DEFAULT_EMBEDDER:
+        return "built without latent terms (the fourth ranking), which this version adds"
     return None
 
 
@@ -161,7 +175,14 @@ def copy_vectors(source: IndexSnapshot, store: Store) -> int:
     for key, vector in {**chunk_vectors, **known}.items():
         cache[key] = vector
     getattr(cache, "flush", lambda: None)()
-    return len(chunk_vectors) + len(known)
+    latent = source.latent_vectors()
+    if latent is None:
+        return len(chunk_vectors) + len(known)
+    latent_vectors = store.cached_latent(source.manifest.latent, [])
+    for key, vector in latent_cache(nodes, latent).items():
+        latent_vectors[key] = vector
+    getattr(latent_vectors, "flush", lambda: None)()
+    return len(chunk_vectors) + len(known) + latent.shape[0]
 
 
 def ingest(
@@ -230,6 +251,7 @@ def _ingest(
     summary.removed = sorted(set(old_files) - set(files))
     summary.files = len(files)
     unchanged = previous is not None and not summary.changed and not summary.removed
+    unchanged = unchanged and stale_reason(previous.manifest, config) is None  # e.g. built without latent terms
     if unchanged and previous.manifest.skipped == summary.skipped:
         summary.unchanged, summary.chunks, summary.reused = True, len(previous.nodes), len(previous.nodes)
         summary.index_path = str(previous.path)
@@ -255,8 +277,14 @@ def _ingest(
         old_vectors = vector_source.vectors()
         cache.update({n.metadata["content_hash"]: old_vectors[i] for i, n in enumerate(vector_source.nodes)})
         sentence_vectors_cache.update(sentence_cache(vector_source.nodes, vector_source.sentence_vectors()))
+    head = getattr(embedder, "latent_head", "")  # the latent-terms head, when the embedder has one
+    latent_vectors = store.cached_latent(head, [content_hash(latent_text(n)) for n in all_nodes]) if head else {}
+    if head and vector_source and not store.shares_vectors and vector_source.manifest.latent == head:
+        latent_vectors.update(latent_cache(list(vector_source.nodes), vector_source.latent_vectors()))
     chunk_work = count_missing([search_text(n) for n in all_nodes], cache)
-    total_work = chunk_work + count_missing(sentences, sentence_vectors_cache)
+    sentence_work = count_missing(sentences, sentence_vectors_cache)
+    latent_work = count_missing([latent_text(n) for n in all_nodes], latent_vectors) if head else 0
+    total_work = chunk_work + sentence_work + latent_work
 
     def report(offset: int) -> Callable[[int, int], None] | None:  # one progress bar over both passes
         return (lambda done, _total: on_progress(offset + done, total_work)) if on_progress else None
@@ -265,7 +293,12 @@ def _ingest(
     sentence_vectors, sentences_computed = embed_texts(
         sentences, embedder, embedder.dim, sentence_vectors_cache, progress, report(chunk_work), unit="sentence"
     )
-    for pending in (cache, sentence_vectors_cache):
+    latent, latent_computed = None, 0
+    if head:
+        latent, latent_computed = latent_nodes(
+            all_nodes, embedder, latent_vectors, progress, report(chunk_work + sentence_work)
+        )
+    for pending in (cache, sentence_vectors_cache, latent_vectors):
         getattr(pending, "flush", lambda: None)()
     terms = corpus_terms(all_nodes, default_tokenizer())
     manifest = Manifest(
@@ -275,9 +308,11 @@ def _ingest(
         tokenizer=default_tokenizer().name,
         files={k: {kk: vv for kk, vv in v.items() if kk != "path"} for k, v in files.items()},
         skipped=summary.skipped,
+        latent=head,
     )
-    summary.index_path = store.write(manifest, all_nodes, vectors, terms, sentence_vectors)
+    summary.index_path = store.write(manifest, all_nodes, vectors, terms, sentence_vectors, latent)
     summary.chunks, summary.embedded, summary.reused = len(all_nodes), computed, len(all_nodes) - computed
     summary.sentences, summary.sentences_embedded = len(sentences), sentences_computed
+    summary.latent_embedded = latent_computed
     summary.seconds = time.perf_counter() - started
     return summary

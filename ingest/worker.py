@@ -3,7 +3,7 @@
 drained publishes it.
 
 Embedding is the cost (about 45 KiB of text a minute per 2-core worker) and it parallelizes by
-document. A worker embeds one document's chunks and sentences into the store's shared vector
+document. A worker embeds one document's chunks, sentences and latent terms into the store's shared
 cache, which writes as it goes; publishing is then the ordinary ingest over the batch's
 documents, which finds every vector cached and embeds nothing. See `rag.store.pg_queue` for the
 claiming, leases and ordering.
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.embed import embed_nodes, embed_texts, sentence_texts
+from ingest.embed import embed_nodes, embed_texts, latent_nodes, latent_text, sentence_texts
 from ingest.load import LoadError, discover, read_source
 from ingest.pipeline import IngestConfig, NothingToIndexError, ingest, split_source
 from ingest.split import content_hash, search_text
@@ -76,9 +76,13 @@ def embed_document(store: PostgresStore, config: IngestConfig, embedder, name: s
     sentence_vectors = store.cached_vectors(config.embedder, [content_hash(t) for t in sentences])
     _, computed = embed_nodes(nodes, embedder, embedder.dim, chunks, False, None)
     _, sentences_computed = embed_texts(sentences, embedder, embedder.dim, sentence_vectors, False, None)
-    for pending in (chunks, sentence_vectors):
+    latent, latent_computed = {}, 0
+    if head := getattr(embedder, "latent_head", ""):  # so the publish finds these cached too
+        latent = store.cached_latent(head, [content_hash(latent_text(n)) for n in nodes])
+        _, latent_computed = latent_nodes(nodes, embedder, latent, False, None)
+    for pending in (chunks, sentence_vectors, latent):
         getattr(pending, "flush", lambda: None)()
-    return len(nodes), computed + sentences_computed
+    return len(nodes), computed + sentences_computed + latent_computed
 
 
 class _Heartbeat:
@@ -120,8 +124,10 @@ def publish(queue: JobQueue, config: IngestConfig, batch: str) -> str:
             raise
     version = queue.store.current()
     queue.published(batch, version)
-    return f"batch {batch} live as version {version}: {summary.files} files, {summary.chunks} chunks, " \
-        f"{summary.embedded} chunks embedded at publish"  # fmt: skip
+    return (
+        f"batch {batch} live as version {version}: {summary.files} files, {summary.chunks} chunks, "
+        f"{summary.embedded + summary.latent_embedded} chunks embedded at publish"
+    )  # vectors or latent terms
 
 
 def run_worker(

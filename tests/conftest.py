@@ -70,7 +70,7 @@ def pg_corpus_store(url: str, corpus_index: Path, corpus: Path = CORPUS) -> str:
     store.init_schema()
     copy_vectors(read_index(corpus_index), store)
     summary = ingest([corpus], url, progress=False)
-    assert summary.embedded == 0 and summary.sentences_embedded == 0
+    assert summary.embedded == 0 and summary.sentences_embedded == 0 and summary.latent_embedded == 0
     return url
 
 

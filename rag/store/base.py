@@ -5,8 +5,9 @@ version and makes it live in one step; a reader opens one version (a snapshot)
 and keeps reading it, so it sees the old corpus or the new one, never a mix.
 
 A snapshot gives the query side the chunks (as llama-index nodes, by row, by id
-or by document), the three rankings that `rag.retrieve` fuses (dense chunk, dense
-best sentence per chunk, lexical) as node rows with scores, the sentences of given
+or by document), the rankings that `rag.retrieve` fuses (dense chunk, dense
+best sentence per chunk, lexical, and latent terms when the index has them) as
+node rows with scores, the sentences of given
 chunks and their vectors by row, and the term statistics the answer side weighs
 words by. Everything is asked for by row or id, so a database store serves a query
 without the process holding the corpus.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
@@ -51,6 +52,8 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     created_at: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+    # the head that made the chunks' latent-term vectors (an embedder's `latent_head`); "" = none: three rankings
+    latent: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -73,11 +76,39 @@ class Ranking:
 
 @dataclass
 class Rankings:
-    """The three rankings of one query; `lexical` is None when the query was not ranked lexically."""
+    """The rankings of one query; `lexical` / `latent` are None when the query was not ranked that way."""
 
     chunk: Ranking
     sentence: Ranking
     lexical: Ranking | None
+    latent: Ranking | None = None
+
+
+def top_matching(scores: np.ndarray, n: int, allowed: np.ndarray | None = None) -> Ranking:
+    """The n best rows with a positive score (only `allowed` rows when given), ties by row as a stable sort."""
+    found = np.flatnonzero(scores > 0)
+    if allowed is not None:
+        found = found[allowed[found]]
+    top = found[np.lexsort((found, -scores[found]))][:n]
+    return Ranking(top.astype(np.int64), scores[top].astype(np.float32))
+
+
+Postings = Callable[[int], "tuple[np.ndarray, np.ndarray] | None"]  # feature -> (chunk rows, weights), or None
+
+
+def latent_scores(n_rows: int, query: Any, postings: Postings) -> np.ndarray:
+    """Dot products of a query's latent-term vector (1 x dim CSR) with every chunk's, from per-feature postings.
+
+    `postings(feature)` gives (chunk rows, weights) of one feature, or None. Summed in float32 in the query's
+    feature order, so the embedded store and the database rank (and break ties) alike.
+    """
+    scores = np.zeros(n_rows, dtype=np.float32)
+    for feature, weight in zip(query.indices.tolist(), query.data.tolist()):
+        found = postings(int(feature))
+        if found is not None:
+            rows, weights = found
+            scores[rows] += np.float32(weight) * weights.astype(np.float32)
+    return scores
 
 
 def node_sentences(nodes: Sequence[TextNode]) -> list[tuple[int, int, int]]:
@@ -150,12 +181,19 @@ class IndexSnapshot(ABC):
         """The version id (changes with every ingest that changed something)."""
 
     @abstractmethod
-    def rankings(self, vector: np.ndarray, terms: list[str] | None, docs: list[str] | None, n: int) -> Rankings:
-        """Top `n` rows of each ranking for a query vector and (if not None) its lexical terms.
+    def rankings(
+        self, vector: np.ndarray, terms: list[str] | None, docs: list[str] | None, n: int, latent: Any = None
+    ) -> Rankings:
+        """Top `n` rows of each ranking for a query vector, (if not None) its lexical terms and latent-term vector.
 
-        Only chunks of `docs` (file names) when given; the lexical ranking holds only
-        chunks that match a term. Ties are broken by row, as a stable sort would.
+        Only chunks of `docs` (file names) when given; the lexical and latent rankings
+        hold only chunks that share a term with the query. Ties are broken by row, as a
+        stable sort would. `latent` (1 x dim CSR) is ranked only when the index has latent vectors.
         """
+
+    def latent_vectors(self) -> Any:
+        """The chunks' latent-term vectors (CSR, one row per chunk), or None when the index has none."""
+        return None
 
     def nodes_at(self, rows: Iterable[int]) -> list[TextNode]:
         """The chunks at these rows, in order (one fetch for a database store)."""
@@ -252,6 +290,13 @@ class Store(ABC):
         Items set on the returned dict may be stored for other ingests at once (call `flush` if it has one).
         """
 
+    def cached_latent(self, head: str, keys: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Latent-term vectors (feature ids, weights) this store already holds for these content hashes.
+
+        As `cached_vectors`; a store without a shared cache returns an empty dict (ingest reads the previous version).
+        """
+        return {}
+
     @abstractmethod
     def write(
         self,
@@ -260,8 +305,10 @@ class Store(ABC):
         vectors: np.ndarray,
         terms: list[list[str]],
         sentence_vectors: np.ndarray,
+        latent: Any = None,
     ) -> str:
-        """Write a complete new version (chunk vectors, per-chunk terms, sentence vectors) and make it live.
+        """Write a complete new version (chunk vectors, per-chunk terms, sentence vectors, latent-term vectors
+        as CSR or None) and make it live.
 
         Returns where it was written, for messages.
         """

@@ -2,10 +2,11 @@
 
 Layout of an index root:
     CURRENT                 name of the live version, replaced atomically
-    versions/<id>/manifest.json, nodes.jsonl, dense.faiss, sentences.faiss, bm25/
+    versions/<id>/manifest.json, nodes.jsonl, dense.faiss, sentences.faiss, bm25/, latent.npz
 `dense.faiss` holds one vector per chunk; `sentences.faiss` one per sentence,
 in node order and, within a node, in the order of `rag.text.sentence_spans`
-over the node text (so the spans are recomputed at load, not stored).
+over the node text (so the spans are recomputed at load, not stored);
+`latent.npz` (when the manifest names a latent head) one latent-term vector per chunk (scipy CSR).
 A writer builds a complete new version directory, then swaps CURRENT with
 os.replace, so a reader sees the old index or the new one, never a mix, and
 an ingest killed midway leaves the previous index untouched.
@@ -29,6 +30,7 @@ from typing import Any
 
 import faiss
 import numpy as np
+import scipy.sparse
 from llama_index.core.schema import TextNode
 
 from rag.store.base import (
@@ -40,8 +42,10 @@ from rag.store.base import (
     Ranking,
     Rankings,
     Store,
+    latent_scores,
     node_sentences,
     sentence_moments,
+    top_matching,
 )
 
 POINTER = "CURRENT"
@@ -65,8 +69,10 @@ class StoredIndex(IndexSnapshot):
     bm25: Any  # bm25s.BM25
     sentences: faiss.Index  # one vector per sentence (see the module docstring for the order)
     sentence_spans: list[tuple[int, int, int]]  # (node row, start, end) of each vector in `sentences`
+    latent: Any = None  # chunks' latent-term vectors (CSR) or None
 
     def __post_init__(self) -> None:
+        self._latent_by_feature = None if self.latent is None else self.latent.tocsc()
         self._doc_of = np.array([n.metadata["doc"] for n in self.nodes])
         self._sentence_matrix = self.sentences.reconstruct_n(0, self.sentences.ntotal)
         rows = np.array([row for row, _, _ in self.sentence_spans], dtype=np.int64)
@@ -89,6 +95,19 @@ class StoredIndex(IndexSnapshot):
 
     def sentence_vectors(self) -> np.ndarray:
         return self._sentence_matrix
+
+    def latent_vectors(self) -> Any:
+        return self.latent
+
+    def latent_ranking(self, query: Any, n: int, mask: np.ndarray | None) -> Ranking:
+        """Chunks by the dot product of latent-term vectors; only chunks sharing a feature with the query."""
+        by_feature = self._latent_by_feature
+
+        def postings(feature: int) -> tuple[np.ndarray, np.ndarray] | None:
+            start, end = by_feature.indptr[feature], by_feature.indptr[feature + 1]
+            return (by_feature.indices[start:end], by_feature.data[start:end]) if end > start else None
+
+        return top_matching(latent_scores(len(self.nodes), query, postings), n, mask)
 
     def document_frequencies(self) -> tuple[dict[str, int], int]:
         indptr = self.bm25.scores["indptr"]
@@ -177,7 +196,9 @@ class StoredIndex(IndexSnapshot):
             return np.zeros(len(self.nodes), dtype=np.float32)
         return np.asarray(self.bm25.get_scores(terms), dtype=np.float32)
 
-    def rankings(self, vector: np.ndarray, terms: list[str] | None, docs: list[str] | None, n: int) -> Rankings:
+    def rankings(
+        self, vector: np.ndarray, terms: list[str] | None, docs: list[str] | None, n: int, latent: Any = None
+    ) -> Rankings:
         mask = None if not docs else np.isin(self._doc_of, list(docs))
 
         def top(scores: np.ndarray, matching_only: bool = False) -> Ranking:
@@ -192,9 +213,12 @@ class StoredIndex(IndexSnapshot):
         if not self.nodes:
             return Rankings(Ranking.empty(), Ranking.empty(), None if terms is None else Ranking.empty())
         lexical = None if terms is None else top(self.bm25_scores(terms), matching_only=True)
+        latent_ranking = None if latent is None or self.latent is None else self.latent_ranking(latent, n, mask)
         if self.approximate and mask is None:  # a document filter is ranked exactly within its documents
-            return Rankings(self._approximate_chunks(vector, n), self._approximate_sentences(vector, n), lexical)
-        return Rankings(top(self.dense_scores(vector)), top(self.sentence_scores(vector)), lexical)
+            chunks, sentences = self._approximate_chunks(vector, n), self._approximate_sentences(vector, n)
+        else:
+            chunks, sentences = top(self.dense_scores(vector)), top(self.sentence_scores(vector))
+        return Rankings(chunks, sentences, lexical, latent_ranking)
 
     def _approximate_chunks(self, vector: np.ndarray, n: int) -> Ranking:
         scores, ids = self.dense.search(vector[None, :], n)
@@ -277,8 +301,10 @@ class FaissStore(Store):
         vectors: np.ndarray,
         terms: list[list[str]],
         sentence_vectors: np.ndarray,
+        latent: Any = None,
     ) -> str:
-        return str(write_index(self.root, manifest, nodes, vectors, bm25_from_terms(terms), sentence_vectors))
+        bm25 = bm25_from_terms(terms)
+        return str(write_index(self.root, manifest, nodes, vectors, bm25, sentence_vectors, latent))
 
 
 _VERSION_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")  # what _new_version_id makes; CURRENT must hold one
@@ -307,8 +333,12 @@ def write_index(
     vectors: np.ndarray,
     bm25: Any,
     sentence_vectors: np.ndarray,
+    latent: Any = None,
 ) -> Path:
-    """Write a new version and make it current atomically; return its directory."""
+    """Write a new version and make it current atomically; return its directory.
+
+    `latent` (CSR, one row per chunk) is written only when the manifest names the head that made it.
+    """
     versions = root / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
     version_id = _new_version_id()
@@ -317,12 +347,18 @@ def write_index(
     try:
         manifest.created_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         manifest.counts = {"files": len(manifest.files), "chunks": len(nodes), "sentences": len(sentence_vectors)}
+        if manifest.latent and latent is not None:
+            manifest.counts["latent_dim"] = int(latent.shape[1])
         faiss.write_index(_flat_index(manifest.dim, vectors), str(tmp / "dense.faiss"))
         faiss.write_index(_flat_index(manifest.dim, sentence_vectors), str(tmp / "sentences.faiss"))
         with open(tmp / "nodes.jsonl", "w", encoding="utf-8") as f:
             for node in nodes:
                 f.write(json.dumps(node.to_dict(), ensure_ascii=False) + "\n")
         bm25.save(str(tmp / "bm25"), show_progress=False)
+        if manifest.latent:
+            if latent is None or latent.shape[0] != len(nodes):
+                raise ValueError(f"manifest names latent head {manifest.latent!r} but no vector for every chunk")
+            scipy.sparse.save_npz(tmp / "latent.npz", latent.tocsr().astype(np.float32))
         (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
         _fsync_dir(tmp)
         final = versions / version_id
@@ -400,6 +436,7 @@ def read_index(root: Path) -> StoredIndex:
         dense = faiss.read_index(str(path / "dense.faiss"))
         sentences = faiss.read_index(str(path / "sentences.faiss"))
         bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False)
+        latent = scipy.sparse.load_npz(path / "latent.npz").tocsr() if manifest.latent else None
     except Exception as exc:  # noqa: BLE001 - every kind of damage gets the same advice
         raise IndexLoadError(
             f"index at {path} is damaged ({type(exc).__name__}: {exc}): run `rag ingest --rebuild`"
@@ -415,4 +452,9 @@ def read_index(root: Path) -> StoredIndex:
             f"index at {path} is inconsistent ({sentences.ntotal} sentence vectors for "
             f"{len(spans)} sentences): run `rag ingest --rebuild`"
         )
-    return StoredIndex(path, manifest, nodes, dense, bm25, sentences, spans)
+    if latent is not None and latent.shape[0] != len(nodes):
+        raise IndexLoadError(
+            f"index at {path} is inconsistent ({latent.shape[0]} latent-term vectors for {len(nodes)} chunks): "
+            "run `rag ingest --rebuild`"
+        )
+    return StoredIndex(path, manifest, nodes, dense, bm25, sentences, spans, latent)

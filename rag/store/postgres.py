@@ -1,12 +1,13 @@
 """The PostgreSQL + pgvector store: the index in a database that several app servers and workers share.
 
 A version's chunks, sentences and BM25 postings are loaded into their own
-partitions (`rag.store.pg_schema`) with HNSW indexes, attached, and made live by
-one UPDATE, so a reader bound to a version never sees a mix. The three rankings
-of a query come back in one round trip: HNSW over chunk vectors, HNSW over
-sentence vectors grouped to their chunk's best, and BM25 summed in SQL from the
+partitions (`rag.store.pg_schema`) with IVFFlat indexes, attached, and made live by
+one UPDATE, so a reader bound to a version never sees a mix. The rankings of a
+query come back in one round trip: IVFFlat over chunk vectors, IVFFlat over
+sentence vectors grouped to their chunk's best, BM25 summed from the
 per-(term, chunk) scores bm25s would compute (so it ranks exactly as the
-embedded store does). Vectors are cached by (embedder, content hash) in a table
+embedded store does), and latent terms summed the same way from each feature's
+packed postings. Vectors are cached by (embedder, content hash) in a table
 every ingest shares, so nothing is embedded twice.
 
 Credentials come only from the URL (or libpq's PG* variables and ~/.pgpass);
@@ -45,8 +46,10 @@ from rag.store.base import (
     Rankings,
     Store,
     StoreUnavailable,
+    latent_scores,
     node_sentences,
     sentence_moments,
+    top_matching,
 )
 from rag.store.pg_schema import DIM, MIGRATION_LOCK, MIGRATIONS, PARTITIONED, SCHEMA_VERSION
 
@@ -285,7 +288,34 @@ class PostgresStore(Store):
             )
             return {key: _array(vector) for key, vector in rows}
 
-        cache = VectorCache(self, embedder)
+        cache = VectorCache(lambda pending: self.save_vectors(embedder, pending))
+        dict.update(cache, self.run(fetch))
+        return cache
+
+    def cached_latent(self, head: str, keys: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        wanted = sorted(set(keys))
+
+        def fetch(conn: psycopg.Connection) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+            rows = conn.execute(
+                "SELECT content_hash, features, weights FROM latent_vectors WHERE head = %s AND content_hash = ANY(%s)",
+                (head, wanted),
+            )
+            return {key: (np.frombuffer(f, ">i4").astype(np.int32), np.frombuffer(w, ">f4").astype(np.float32))
+                    for key, f, w in rows}  # fmt: skip
+
+        def save(pending: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+            def insert(conn: psycopg.Connection) -> None:
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO latent_vectors (head, content_hash, features, weights) VALUES (%s, %s, %s, %s)"
+                        " ON CONFLICT DO NOTHING",
+                        [(head, key, np.asarray(f, ">i4").tobytes(), np.asarray(w, ">f4").tobytes())
+                         for key, (f, w) in pending.items()],
+                    )  # fmt: skip
+
+            self.run(insert)
+
+        cache = VectorCache(save)
         dict.update(cache, self.run(fetch))
         return cache
 
@@ -314,6 +344,7 @@ class PostgresStore(Store):
         vectors: np.ndarray,
         terms: list[list[str]],
         sentence_vectors: np.ndarray,
+        latent: Any = None,
     ) -> str:
         if manifest.dim != DIM:
             raise IndexLoadError(f"the PostgreSQL store holds {DIM}-dimensional vectors, not {manifest.dim}")
@@ -322,6 +353,11 @@ class PostgresStore(Store):
         spans = node_sentences(nodes)
         manifest.created_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         manifest.counts = {"files": len(manifest.files), "chunks": len(nodes), "sentences": len(spans)}
+        if manifest.latent:
+            if latent is None or latent.shape[0] != len(nodes):
+                raise ValueError(f"manifest names latent head {manifest.latent!r} but no vector for every chunk")
+            manifest.counts["latent_dim"] = int(latent.shape[1])
+        by_feature = latent.tocsc() if manifest.latent else None
         postings = _postings(terms)
         total_len = sum(max(len(t), 1) for t in terms)
         moments = Moments(DIM)  # taken while the sentence vectors stream into COPY
@@ -385,6 +421,17 @@ class PostgresStore(Store):
                     ordered = sorted(rows)
                     copy.write_row((version, term, np.array([r for r, _, _ in ordered], ">i4").tobytes(),
                                     np.array([s for _, _, s in ordered], ">f4").tobytes()))  # fmt: skip
+            if by_feature is not None:
+                with conn.cursor().copy(
+                    sql.SQL("COPY {} (version, feature, rows, weights) FROM STDIN").format(
+                        _partition("latent_postings", version)
+                    )
+                ) as copy:
+                    for feature in np.flatnonzero(np.diff(by_feature.indptr)).tolist():
+                        span = slice(by_feature.indptr[feature], by_feature.indptr[feature + 1])
+                        order = np.argsort(by_feature.indices[span], kind="stable")
+                        copy.write_row((version, feature, by_feature.indices[span][order].astype(">i4").tobytes(),
+                                        by_feature.data[span][order].astype(">f4").tobytes()))  # fmt: skip
             for table in PARTITIONED:
                 part = _partition(table, version)
                 if table in ("chunks", "sentences"):
@@ -397,7 +444,8 @@ class PostgresStore(Store):
                     conn.execute(sql.SQL("CREATE INDEX ON {} (version, node_row)").format(part))
                 if table == "chunks":
                     conn.execute(sql.SQL("CREATE INDEX ON {} (version, node_id)").format(part))
-                keys = {"postings": "version, term, row", "term_postings": "version, term"}.get(table, "version, row")
+                keys = {"postings": "version, term, row", "term_postings": "version, term",
+                        "latent_postings": "version, feature"}.get(table, "version, row")  # fmt: skip
                 conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(part, sql.SQL(keys)))
                 conn.execute(sql.SQL("ANALYZE {}").format(part))
                 conn.execute(
@@ -460,19 +508,19 @@ class PostgresStore(Store):
 
 
 class VectorCache(dict):
-    """Vectors by content hash; new ones are written to the shared table in batches as they are computed.
+    """Vectors by content hash; new ones are written to the shared table in batches (`save`) as they are computed.
 
     So a killed ingest leaves what it embedded for the rerun (or another worker) to reuse.
     """
 
     BATCH = 256
 
-    def __init__(self, store: PostgresStore, embedder: str) -> None:
+    def __init__(self, save: Callable[[dict[str, Any]], None]) -> None:
         super().__init__()
-        self.store, self.embedder = store, embedder
-        self.pending: dict[str, np.ndarray] = {}
+        self.save = save
+        self.pending: dict[str, Any] = {}
 
-    def __setitem__(self, key: str, value: np.ndarray) -> None:
+    def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
         self.pending[key] = value
         if len(self.pending) >= self.BATCH:
@@ -480,7 +528,8 @@ class VectorCache(dict):
 
     def flush(self) -> None:
         pending, self.pending = self.pending, {}
-        self.store.save_vectors(self.embedder, pending)
+        if pending:
+            self.save(pending)
 
 
 class SentenceRows:
@@ -661,8 +710,11 @@ class PgSnapshot(IndexSnapshot):
             cached = self.__dict__["_frequencies"] = (self.store.run(fetch), len(self.nodes))
         return cached
 
-    def rankings(self, vector: np.ndarray, terms: list[str] | None, docs: list[str] | None, n: int) -> Rankings:
-        """The three rankings in one round trip: IVFFlat over chunks and sentences, BM25 over the query's terms.
+    def rankings(
+        self, vector: np.ndarray, terms: list[str] | None, docs: list[str] | None, n: int, latent: Any = None
+    ) -> Rankings:
+        """The rankings in one round trip: IVFFlat over chunks and sentences, BM25 over the query's terms, and
+        the latent-term dot product over the query's features (summed here from packed postings, as BM25 is).
 
         Without a document filter BM25 is summed here from each term's packed postings (one row per term:
         at 1000x the corpus a query's terms hold ~500,000 postings, which SQL sums in ~200 ms and numpy in
@@ -675,7 +727,9 @@ class PgSnapshot(IndexSnapshot):
             "m": self._sentence_rows,
             "docs": list(docs) if docs else None,
             "terms": list(terms or []),
+            "features": [] if latent is None else latent.indices.tolist(),
         }
+        latent = latent if self.manifest.latent else None
         # with a document filter the IVFFlat lists would be probed before filtering and miss rows:
         # `+ 0` keeps the planner off the index, so the (smaller) filtered set is ranked exactly
         distance = "(embedding <#> %(q)s::vector) + 0" if docs else "embedding <#> %(q)s::vector"
@@ -700,6 +754,8 @@ class PgSnapshot(IndexSnapshot):
             SELECT 0, row, -d, NULL::text, NULL::bytea, NULL::bytea FROM chunk
             UNION ALL SELECT 1, node_row, -d, NULL, NULL, NULL FROM sentence
             {lexical if terms else ""}
+            {self._LATENT if latent is not None else ""}
+            {self._ALLOWED if latent is not None and docs else ""}
         """
         rows = self.store.run(lambda conn: conn.execute(query, params).fetchall())
         if not rows and not self._exists():
@@ -709,9 +765,15 @@ class PgSnapshot(IndexSnapshot):
             )
         out: list[list[tuple[int, float]]] = [[], [], []]
         packed: dict[str, tuple[bytes, bytes]] = {}
+        features: dict[int, tuple[bytes, bytes]] = {}
+        allowed = np.zeros(len(self.nodes), dtype=bool) if docs else None
         for kind, row, score, term, term_rows, term_scores in rows:
             if kind == 3:
                 packed[term] = (term_rows, term_scores)
+            elif kind == 4:
+                features[row] = (term_rows, term_scores)
+            elif kind == 5:
+                allowed[row] = True
             else:
                 out[kind].append((row, float(score)))
 
@@ -724,7 +786,39 @@ class PgSnapshot(IndexSnapshot):
         lexical_ranking = None if terms is None else ranking(out[2])
         if terms and not docs:
             lexical_ranking = self._bm25(terms, packed, n)
-        return Rankings(ranking(out[0]), ranking(out[1]), lexical_ranking)
+        latent_ranking = None
+        if latent is not None:
+
+            def postings(feature: int) -> tuple[np.ndarray, np.ndarray] | None:
+                found = features.get(feature)
+                return None if found is None else (np.frombuffer(found[0], ">i4"), np.frombuffer(found[1], ">f4"))
+
+            latent_ranking = top_matching(latent_scores(len(self.nodes), latent, postings), n, allowed)
+        return Rankings(ranking(out[0]), ranking(out[1]), lexical_ranking, latent_ranking)
+
+    _LATENT = """UNION ALL SELECT 4, l.feature, 0, NULL, l.rows, l.weights FROM latent_postings l
+               WHERE l.version = %(v)s AND l.feature = ANY(%(features)s::int[])"""
+    _ALLOWED = "UNION ALL SELECT 5, row, 0, NULL, NULL, NULL FROM chunks WHERE version = %(v)s AND doc = ANY(%(docs)s)"
+
+    def latent_vectors(self) -> Any:
+        if not self.manifest.latent:
+            return None
+        import scipy.sparse
+
+        query = "SELECT feature, rows, weights FROM latent_postings WHERE version = %s"
+        found = self.store.run(lambda conn: conn.execute(query, (self.version,)).fetchall())
+        rows = [np.frombuffer(r, ">i4") for _, r, _ in found]
+        features = [np.full(len(r), f, dtype=np.int32) for (f, _, _), r in zip(found, rows)]
+        weights = [np.frombuffer(w, ">f4") for _, _, w in found]
+        shape = (len(self.nodes), int(self.manifest.counts.get("latent_dim", 0)))
+
+        def joined(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+        coo = (joined(weights, np.float32), (joined(rows, np.int32), joined(features, np.int32)))
+        matrix = scipy.sparse.csr_matrix(coo, shape=shape)
+        matrix.sort_indices()
+        return matrix
 
     def _bm25(self, terms: list[str], packed: dict[str, tuple[bytes, bytes]], n: int) -> Ranking:
         """Top n chunks by the sum of the terms' packed postings (a repeated term counts again); ties by row."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.pipeline import ingest
+from ingest.pipeline import ingest, stale_reason
 from rag.qa import PolicyQA
 from rag.store import IndexLoadError, current_version, read_index
 from tests.conftest import CORPUS, ROOT
@@ -53,6 +54,7 @@ def test_incremental_reingest_touches_only_the_changed_file(small_corpus: Path, 
     assert third.changed == [SMALL[1]]
     assert 1 <= third.embedded <= 2  # only the new or altered tail chunk
     assert 1 <= third.sentences_embedded <= 2  # and only the two new sentences
+    assert 1 <= third.latent_embedded <= 2  # and only that chunk's latent terms
     unchanged_doc = {k: v for k, v in before.items() if v[0] == SMALL[0]}
     assert {k: v for k, v in after.items() if v[0] == SMALL[0]} == unchanged_doc
     assert any("追記された段落です" in text for _, text in after.values())
@@ -118,15 +120,40 @@ def test_missing_and_damaged_indexes_say_what_to_run(tmp_path: Path, small_corpu
         read_index(tmp_path / "nowhere")
     root = tmp_path / "index"
     ingest([small_corpus], root, progress=False)
+    (current_version(root) / "latent.npz").write_bytes(b"garbage")
+    with pytest.raises(IndexLoadError, match="latent.npz|--rebuild"):
+        read_index(root)
     (current_version(root) / "dense.faiss").write_bytes(b"garbage")
     with pytest.raises(IndexLoadError, match="--rebuild"):
         read_index(root)
 
 
+def test_an_index_without_latent_terms_ranks_three_ways_until_reingested(small_corpus: Path, tmp_path: Path):
+    """An index written before the fourth ranking (no latent head in its manifest) still answers; the operator is
+    told to re-ingest, which adds the latent terms and re-embeds nothing."""
+    root = tmp_path / "index"
+    ingest([small_corpus], root, progress=False)
+    version = current_version(root)
+    manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+    manifest["latent"] = ""
+    (version / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (version / "latent.npz").unlink()
+    old = PolicyQA.load(root)
+    assert not old.retriever.latent and old.retrieve("AI法の目的は？", k=3)
+    assert "latent" in stale_reason(old.index.manifest)
+    summary = ingest([small_corpus], root, progress=False)
+    assert not summary.unchanged and summary.embedded == 0 and summary.sentences_embedded == 0
+    assert summary.latent_embedded == summary.chunks
+    new = PolicyQA.load(root)
+    assert new.retriever.latent and stale_reason(new.index.manifest) is None
+    assert new.index.latent_vectors().shape[0] == summary.chunks
+
+
 def test_progress_is_reported_for_every_embedded_chunk_and_sentence(small_corpus: Path, tmp_path: Path):
     calls: list[tuple[int, int]] = []
     summary = ingest([small_corpus], tmp_path / "index", progress=False, on_progress=lambda d, t: calls.append((d, t)))
-    work = summary.embedded + summary.sentences_embedded  # one bar over chunks, then sentences
+    work = summary.embedded + summary.sentences_embedded + summary.latent_embedded  # one bar: chunks, sentences, latent
+    assert summary.latent_embedded == summary.chunks
     assert calls and calls[-1] == (work, work)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 

@@ -35,6 +35,9 @@ def _rag(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     )
 
 
+CACHED = "SELECT (SELECT count(*) FROM embeddings) + (SELECT count(*) FROM latent_vectors)"  # what jobs count
+
+
 def _count(store: PostgresStore, query: str, params: tuple = ()) -> int:
     return store.run(lambda conn: conn.execute(query, params).fetchone()[0])
 
@@ -82,7 +85,8 @@ def test_two_workers_ingest_a_batch_with_nothing_lost_or_embedded_twice(pg_datab
     assert {state for name, state, *_ in jobs if name != "broken.pdf"} == {"done"}
     # every cached vector was computed by exactly one job (a fresh database: nothing came from elsewhere)
     embedded = sum(e or 0 for *_, e in jobs)
-    assert embedded == _count(store, "SELECT count(*) FROM embeddings") > 0
+    cached = _count(store, CACHED)
+    assert embedded == cached > _count(store, "SELECT count(*) FROM embeddings") > 0  # latent terms cached too
     status = _rag("ingest", "--status", "--store", pg_database)
     assert status.returncode == 0 and ": live, 5/5 documents, 1 failed" in status.stdout, status.stdout
     store.close()
@@ -104,7 +108,7 @@ def test_a_worker_killed_mid_job_leaves_the_previous_version_and_the_rerun_reuse
     (corpus / "900_quantum.txt").write_text(NEW_DOC, encoding="utf-8")
     (corpus / "910_semiconductor.txt").write_text(_doc("半導体", 420), encoding="utf-8")
     JobQueue(store).enqueue([(p.name, p.read_bytes()) for p in sorted(corpus.iterdir())])
-    before = _count(store, "SELECT count(*) FROM embeddings")
+    before = _count(store, CACHED)
 
     victim = subprocess.Popen(
         [sys.executable, "-m", "rag.cli", "worker", "--store", pg_database, "--lease", "4"],
@@ -112,7 +116,7 @@ def test_a_worker_killed_mid_job_leaves_the_previous_version_and_the_rerun_reuse
     )  # fmt: skip
     try:
         deadline = time.time() + 300
-        while _count(store, "SELECT count(*) FROM embeddings") < before + 256:  # its first batch of vectors is in
+        while _count(store, CACHED) < before + 256:  # its first batch of vectors is in
             assert victim.poll() is None and time.time() < deadline, "the worker ended before it was killed"
             time.sleep(0.2)
         running = "SELECT count(*) FROM ingest_jobs WHERE name = '910_semiconductor.txt' AND state = 'running'"
@@ -122,7 +126,7 @@ def test_a_worker_killed_mid_job_leaves_the_previous_version_and_the_rerun_reuse
     finally:
         if victim.poll() is None:
             victim.kill()
-    stored_by_victim = _count(store, "SELECT count(*) FROM embeddings") - before
+    stored_by_victim = _count(store, CACHED) - before
     assert store.current() == previous  # still serving the previous version
     assert store.read().manifest.files.keys() == {"900_quantum.txt"}
 
@@ -138,7 +142,7 @@ def test_a_worker_killed_mid_job_leaves_the_previous_version_and_the_rerun_reuse
         ).fetchone()
     )
     assert attempts == 2
-    total = _count(store, "SELECT count(*) FROM embeddings") - before
+    total = _count(store, CACHED) - before
     assert embedded == total - stored_by_victim  # the rerun embedded only what the killed worker had not stored
     assert stored_by_victim >= 256 and embedded < total
     store.close()

@@ -16,7 +16,8 @@ from tests.conftest import QUESTIONS
 def test_hnsw_index_ranks_like_the_exact_one(corpus_index, faiss_qa, tmp_path: Path, monkeypatch):
     stored = read_index(corpus_index)
     monkeypatch.setattr(faiss_store, "HNSW_MIN_VECTORS", 0)
-    write_index(tmp_path, stored.manifest, stored.nodes, stored.vectors(), stored.bm25, stored.sentence_vectors())
+    vectors, sentence_vectors = stored.vectors(), stored.sentence_vectors()
+    write_index(tmp_path, stored.manifest, stored.nodes, vectors, stored.bm25, sentence_vectors, stored.latent)
     approximate = PolicyQA.load(tmp_path, embedder=faiss_qa.retriever.embedder)
     assert approximate.index.approximate and not faiss_qa.index.approximate
     questions = [q.question for q in load_questions(QUESTIONS)][:40]

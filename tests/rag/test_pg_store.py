@@ -60,7 +60,22 @@ def test_rankings_match_the_embedded_store(faiss_qa, pg_qa):
         if a.lexical is not None:
             assert list(a.lexical.rows) == list(b.lexical.rows)
             np.testing.assert_allclose(a.lexical.scores, b.lexical.scores, rtol=1e-4)
+        assert a.latent is not None and b.latent is not None and len(a.latent) > 0
+        assert list(a.latent.rows) == list(b.latent.rows)  # summed alike, so equal scores and ties
+        np.testing.assert_array_equal(a.latent.scores, b.latent.scores)
     assert faiss_qa.idf == pytest.approx(pg_qa.idf)
+    assert (pg_qa.index.latent_vectors() != faiss_qa.index.latent_vectors()).nnz == 0  # read back exactly
+
+
+def test_latent_ranking_with_a_document_filter_matches_the_embedded_store(faiss_qa, pg_qa):
+    doc = "003_85d7ebae2a956e44.txt"
+    query = "AIのリスクにどう向き合うの？"
+    latent = faiss_qa.retriever.latent_vector(query)
+    vector = faiss_qa.retriever.query_vector(query)
+    a = faiss_qa.index.rankings(vector, None, [doc], 50, latent).latent
+    b = pg_qa.index.rankings(vector, None, [doc], 50, latent).latent
+    assert len(a) > 0 and list(a.rows) == list(b.rows)
+    assert {faiss_qa.index.nodes[int(r)].metadata["doc"] for r in a.rows} == {doc}
 
 
 def test_document_filter_is_a_where_clause(faiss_qa, pg_qa):
@@ -110,7 +125,8 @@ def test_a_failed_write_leaves_the_live_version_and_no_debris(pg_database, corpu
         raise RuntimeError("embedder died")
 
     with pytest.raises(RuntimeError, match="embedder died"):
-        store.write(snapshot.manifest, snapshot.nodes, snapshot.vectors(), [[]] * len(snapshot.nodes), broken())
+        nodes, vectors, latent = snapshot.nodes, snapshot.vectors(), snapshot.latent_vectors()
+        store.write(snapshot.manifest, nodes, vectors, [[]] * len(nodes), broken(), latent)
     assert store.current() == live
     tables = store.run(lambda conn: conn.execute("SELECT count(*) FROM pg_tables WHERE tablename ~ '_2'").fetchone())
     versions = store.run(lambda conn: conn.execute("SELECT count(*) FROM versions").fetchone())
