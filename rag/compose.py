@@ -8,7 +8,7 @@ decision's (`rag.decide`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from llama_index.core.schema import NodeWithScore
@@ -109,8 +109,9 @@ def choose(cands: list[Candidate], probabilities: np.ndarray, floor: float) -> l
     Whether to answer at all is the caller's decision (`Decider.answers`); the
     best candidate answers, and others join it when nearly as likely
     (FOLLOWER_SHARE of the best) and at least `floor`, up to MAX_SENTENCES and
-    MAX_ANSWER_CHARS. No sentence appears twice; a label extended over a chosen
-    sentence replaces it.
+    MAX_ANSWER_CHARS. No words are quoted twice: a span sharing characters with a
+    chosen one (a label extended over it, two label-extended table rows) merges
+    into it as their union.
     """
     order = np.argsort(-probabilities, kind="stable")
     if not len(order):
@@ -121,10 +122,11 @@ def choose(cands: list[Candidate], probabilities: np.ndarray, floor: float) -> l
         cand, p = cands[i], float(probabilities[i])
         if len(chosen) >= MAX_SENTENCES or p < max(floor, FOLLOWER_SHARE * best):
             break
-        inner = next((c for c in chosen if _inside(c, cand)), None)
-        if inner is not None:  # a label-extended span around a chosen sentence: keep the wider one
-            if sum(len(c.text) for c in chosen if c is not inner) + len(cand.text) <= MAX_ANSWER_CHARS:
-                chosen[chosen.index(inner)] = cand
+        shared = next((c for c in chosen if _overlaps(c, cand)), None)
+        if shared is not None:  # a label-extended span around it, or a neighbouring table row: quote the union once
+            union = _union(shared, cand)
+            if sum(len(c.text) for c in chosen if c is not shared) + len(union.text) <= MAX_ANSWER_CHARS:
+                chosen[chosen.index(shared)] = union
             continue
         if said(cand, chosen) or sum(len(c.text) for c in chosen) + len(cand.text) > MAX_ANSWER_CHARS:
             continue
@@ -133,20 +135,24 @@ def choose(cands: list[Candidate], probabilities: np.ndarray, floor: float) -> l
 
 
 def said(cand: Candidate, chosen: list[Candidate]) -> bool:
-    """`cand` repeats a chosen sentence, lies within a chosen span, or holds one."""
-    return any(_inside(cand, c) or _inside(c, cand) for c in chosen) or normalize(cand.text) in {
-        normalize(c.text) for c in chosen
-    }
+    """`cand` repeats a chosen sentence or shares characters with a chosen span (two label-extended spans
+    over neighbouring table rows overlap): an answer never quotes the same words twice."""
+    return any(_overlaps(cand, c) for c in chosen) or normalize(cand.text) in {normalize(c.text) for c in chosen}
 
 
 def cited_text(chosen: list[Candidate]) -> tuple[str, list[Citation]]:
-    """The chosen sentences in reading order (passages by rank, document order within), each with its [n]."""
-    return cited_in_order(sorted(chosen, key=reading_order))
+    """The chosen sentences in reading order (see `reading_order`), each with its [n]."""
+    return cited_in_order(reading_order(chosen))
 
 
-def reading_order(cand: Candidate) -> tuple[int, bool, int]:
-    """Passages by rank, document order within a passage."""
-    return cand.rank, cand.is_neighbour, cand.span[0]
+def reading_order(chosen: list[Candidate]) -> list[Candidate]:
+    """Sentences chosen best first, in reading order: the best sentence's passage leads, then each other passage
+    in the order its best sentence was chosen; within a passage, document order. So [1] is what most likely
+    answers, not merely the passage retrieval ranked first."""
+    first: dict[str, int] = {}
+    for i, cand in enumerate(chosen):
+        first.setdefault(cand.node.node_id, i)
+    return sorted(chosen, key=lambda c: (first[c.node.node_id], c.span[0]))
 
 
 def cited_in_order(chosen: list[Candidate]) -> tuple[str, list[Citation]]:
@@ -176,6 +182,21 @@ def cite(parts: list[tuple[NodeWithScore, tuple[int, int]]]) -> tuple[list[int],
     number_of = {node_id: n for n, node_id in enumerate(spans, 1)}
     citations = [citation_for(hit_of[node_id], n, spans[node_id]) for node_id, n in number_of.items()]
     return [number_of[hit.node.node_id] for hit, _ in parts], citations
+
+
+def _overlaps(a: Candidate, b: Candidate) -> bool:
+    """Two spans of the same passage share at least one character."""
+    return a.node.node_id == b.node.node_id and a.span[0] < b.span[1] and b.span[0] < a.span[1]
+
+
+def _union(kept: Candidate, other: Candidate) -> Candidate:
+    """One candidate spanning two overlapping spans of the same passage (the wider one when one holds the other)."""
+    if _inside(kept, other):
+        return other
+    if _inside(other, kept):
+        return kept
+    start, end = min(kept.span[0], other.span[0]), max(kept.span[1], other.span[1])
+    return replace(kept, span=(start, end), text=kept.node.get_content()[start:end])
 
 
 def _inside(inner: Candidate, outer: Candidate) -> bool:

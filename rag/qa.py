@@ -239,8 +239,7 @@ class PolicyQA:
         cands, rows = self.read(query, retrieval)
         probabilities = self.decider.probabilities(rows)
         whole = self.decider.answers(probabilities, rows)
-        chosen = choose(cands, probabilities, self.decider.sentence_threshold) if whole else []
-        chosen.sort(key=reading_order)
+        chosen = reading_order(choose(cands, probabilities, self.decider.sentence_threshold)) if whole else []
         missing: list[str] = []
         for part in parts:
             cands, rows = self.read(part, self.retriever.retrieve_with_signals(part, max(k, 1), docs))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from llama_index.core.schema import NodeRelationship, NodeWithScore, RelatedNodeInfo, TextNode
 
-from rag.candidates import candidates
+from rag.candidates import Candidate, candidates
 from rag.compose import compose
 from rag.retrieve import Signals
 
@@ -80,3 +80,21 @@ def test_real_index_answers_a_list_that_opens_the_next_chunk(qa):
     assert not answer.abstained
     assert "道路交通法" in answer.text
     assert all(c.evidence.strip() != HEADING for c in answer.citations)
+
+
+def _span(hit: NodeWithScore, start: int, end: int, rank: int = 0) -> Candidate:
+    text = hit.node.get_content()[start:end]
+    return Candidate(hit, rank, SIGNALS, (start, end), text, 0, 1, False, False, "")
+
+
+def test_overlapping_spans_are_quoted_once_and_the_likeliest_passage_leads():
+    """Two label-extended spans over neighbouring table rows share a row: the answer quotes their union once.
+    The passage of the likeliest sentence is cited first even when retrieval ranked another passage above it."""
+    rows = "行一 説明一\n行二 説明二\n行三 説明三"
+    table = NodeWithScore(node=TextNode(id_="t", text=rows, metadata={"doc": "x.txt"}))
+    note = NodeWithScore(node=TextNode(id_="f", text="用語とは、定義の文をいう。", metadata={"doc": "y.txt"}))
+    first_rows, last_rows = _span(table, 0, 13), _span(table, 7, 20)
+    definition = _span(note, 0, 13, rank=1)
+    text, citations = compose([first_rows, last_rows, definition], np.array([0.6, 0.55, 0.8]), 0.1)
+    assert text.count("行二 説明二") == 1 and "行三 説明三" in text  # the overlapping spans merge: quoted once
+    assert [c.chunk_id for c in citations] == ["f", "t"] and text.startswith("用語とは")
