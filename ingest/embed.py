@@ -37,6 +37,31 @@ def count_missing(texts: list[str], cache: dict[str, np.ndarray]) -> int:
     return len(_missing([content_hash(t) for t in texts], cache))
 
 
+def _fill(
+    texts: list[str],
+    keys: list[str],
+    cache: dict[str, Any],
+    encode: Callable[[list[str]], list[Any]],
+    batch: int,
+    desc: str,
+    unit: str,
+    progress: bool,
+    on_progress: ProgressCallback | None,
+) -> int:
+    """Put `encode`'s value of every text whose key is not in `cache` into it, a batch at a time; how many."""
+    missing = _missing(keys, cache)
+    bar = tqdm(total=len(missing), desc=desc, unit=unit, disable=not progress or not missing)
+    for start in range(0, len(missing), batch):
+        part = missing[start : start + batch]
+        for (key, _), value in zip(part, encode([texts[i] for _, i in part])):
+            cache[key] = value
+        bar.update(len(part))
+        if on_progress:
+            on_progress(min(start + batch, len(missing)), len(missing))
+    bar.close()
+    return len(missing)
+
+
 def embed_texts(
     texts: list[str],
     embedder: BaseEmbedding,
@@ -52,22 +77,17 @@ def embed_texts(
     texts are embedded. `on_progress(done, total)` is called after each batch.
     """
     keys = [content_hash(t) for t in texts]
-    missing = _missing(keys, cache)
-    batch = embedder.embed_batch_size
-    bar = tqdm(total=len(missing), desc=f"embedding {unit}s", unit=unit, disable=not progress or not missing)
-    for start in range(0, len(missing), batch):
-        part = missing[start : start + batch]
-        vectors = embedder.get_text_embedding_batch([texts[i] for _, i in part])
-        for (key, _), vector in zip(part, vectors):
-            cache[key] = np.asarray(vector, dtype=np.float32)
-        bar.update(len(part))
-        if on_progress:
-            on_progress(min(start + batch, len(missing)), len(missing))
-    bar.close()
+
+    def encode(batch: list[str]) -> list[np.ndarray]:
+        return [np.asarray(v, dtype=np.float32) for v in embedder.get_text_embedding_batch(batch)]
+
+    computed = _fill(
+        texts, keys, cache, encode, embedder.embed_batch_size, f"embedding {unit}s", unit, progress, on_progress
+    )
     out = np.zeros((len(texts), dim), dtype=np.float32)
     for row, key in enumerate(keys):
         out[row] = cache[key]
-    return out, len(missing)
+    return out, computed
 
 
 def embed_nodes(
@@ -93,14 +113,28 @@ def latent_text(node: TextNode) -> str:
     return node.get_content()
 
 
+def csr_rows(matrix: Any) -> list[LatentVector]:
+    """Each row of a sparse matrix as (feature ids, weights)."""
+    matrix = matrix.tocsr()
+    spans = zip(matrix.indptr[:-1], matrix.indptr[1:])
+    return [(matrix.indices[a:b].astype(np.int32), matrix.data[a:b].astype(np.float32)) for a, b in spans]
+
+
+def rows_csr(rows: list[LatentVector], dim: int) -> Any:
+    """(feature ids, weights) rows as a CSR matrix of `dim` columns, indices sorted."""
+    indptr = np.cumsum([0] + [len(ids) for ids, _ in rows])
+    indices = np.concatenate([ids for ids, _ in rows]) if rows else np.zeros(0, np.int32)
+    data = np.concatenate([w for _, w in rows]) if rows else np.zeros(0, np.float32)
+    matrix = scipy.sparse.csr_matrix(
+        (data.astype(np.float32), indices.astype(np.int32), indptr), shape=(len(rows), dim)
+    )
+    matrix.sort_indices()
+    return matrix
+
+
 def latent_cache(nodes: list[TextNode], latent: Any) -> dict[str, LatentVector]:
     """Latent-term vectors of a previous index (CSR rows), keyed like `latent_nodes` keys them."""
-    latent = latent.tocsr()
-    out = {}
-    for row, node in enumerate(nodes):
-        start, end = latent.indptr[row], latent.indptr[row + 1]
-        out[content_hash(latent_text(node))] = (latent.indices[start:end].copy(), latent.data[start:end].copy())
-    return out
+    return {content_hash(latent_text(node)): row for node, row in zip(nodes, csr_rows(latent))}
 
 
 def latent_nodes(
@@ -113,24 +147,11 @@ def latent_nodes(
     """The chunks' latent-term vectors (CSR, one row per chunk) and how many were computed, as `embed_texts`."""
     texts = [latent_text(n) for n in nodes]
     keys = [content_hash(t) for t in texts]
-    missing = _missing(keys, cache)
-    batch = embedder.embed_batch_size
-    bar = tqdm(total=len(missing), desc="latent terms", unit="chunk", disable=not progress or not missing)
-    for start in range(0, len(missing), batch):
-        part = missing[start : start + batch]
-        computed = embedder.latent_terms([texts[i] for _, i in part]).tocsr()
-        for j, (key, _) in enumerate(part):
-            begin, end = computed.indptr[j], computed.indptr[j + 1]
-            cache[key] = (computed.indices[begin:end].copy(), computed.data[begin:end].copy())
-        bar.update(len(part))
-        if on_progress:
-            on_progress(min(start + batch, len(missing)), len(missing))
-    bar.close()
-    rows = [cache[key] for key in keys]
-    indptr = np.cumsum([0] + [len(ids) for ids, _ in rows])
-    indices = np.concatenate([ids for ids, _ in rows]) if rows else np.zeros(0, np.int32)
-    data = np.concatenate([w for _, w in rows]) if rows else np.zeros(0, np.float32)
-    shape = (len(nodes), embedder.latent_dim)
-    matrix = scipy.sparse.csr_matrix((data.astype(np.float32), indices.astype(np.int32), indptr), shape=shape)
-    matrix.sort_indices()
-    return matrix, len(missing)
+
+    def encode(batch: list[str]) -> list[LatentVector]:
+        return csr_rows(embedder.latent_terms(batch))
+
+    computed = _fill(
+        texts, keys, cache, encode, embedder.embed_batch_size, "latent terms", "chunk", progress, on_progress
+    )
+    return rows_csr([cache[key] for key in keys], embedder.latent_dim), computed

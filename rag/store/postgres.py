@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
+import scipy.sparse
 from llama_index.core.schema import TextNode
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -720,6 +721,7 @@ class PgSnapshot(IndexSnapshot):
         at 1000x the corpus a query's terms hold ~500,000 postings, which SQL sums in ~200 ms and numpy in
         ~2 ms), in query-term order and in float32 as bm25s does, so scores and ties are the embedded store's.
         """
+        latent = latent if self.manifest.latent else None  # an index without latent vectors ranks three ways
         params = {
             "q": _vector_text(vector),
             "v": self.version,
@@ -729,7 +731,6 @@ class PgSnapshot(IndexSnapshot):
             "terms": list(terms or []),
             "features": [] if latent is None else latent.indices.tolist(),
         }
-        latent = latent if self.manifest.latent else None
         # with a document filter the IVFFlat lists would be probed before filtering and miss rows:
         # `+ 0` keeps the planner off the index, so the (smaller) filtered set is ranked exactly
         distance = "(embedding <#> %(q)s::vector) + 0" if docs else "embedding <#> %(q)s::vector"
@@ -803,8 +804,6 @@ class PgSnapshot(IndexSnapshot):
     def latent_vectors(self) -> Any:
         if not self.manifest.latent:
             return None
-        import scipy.sparse
-
         query = "SELECT feature, rows, weights FROM latent_postings WHERE version = %s"
         found = self.store.run(lambda conn: conn.execute(query, (self.version,)).fetchall())
         rows = [np.frombuffer(r, ">i4") for _, r, _ in found]
