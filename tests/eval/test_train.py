@@ -8,11 +8,13 @@ import numpy as np
 
 from eval.data import Question
 from eval.train import (
+    RETIRED_BLIND_SETS,
     Source,
     answerable_out_of_fold,
     answers,
     choose_threshold,
     collect,
+    cross_validated_eval,
     figures,
     out_of_fold,
     question_matrix,
@@ -70,3 +72,19 @@ def test_folds_group_by_document_and_the_fit_is_deterministic(tmp_path, corpus_i
     answerability = answerable_out_of_fold(rows, matrix, folds=2)
     assert answerability.shape == (40,) and ((answerability >= 0) & (answerability <= 1)).all()
     assert figures(rows, oof, 0.5, answerability=answerability)["questions"] == 40
+
+
+def test_blind_sets_of_one_name_are_one_set_and_only_reported_ones_train(tmp_path, corpus_index):
+    lines = QUESTIONS.read_text(encoding="utf-8").splitlines()[:24]
+    parts = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    for path, chunk in zip(parts, (lines[:12], lines[12:])):
+        path.write_text("\n".join(chunk) + "\n", encoding="utf-8")
+    sources = [Source("blind", path, corpus_index) for path in parts]
+    rows = collect(sources, progress=False)
+    card = {"threshold": 0.3, "sentence_threshold": 0.1}
+    reports = cross_validated_eval(sources, rows, card, out_of_fold(rows, folds=2), folds=2)
+    assert list(reports) == ["blind"] and reports["blind"]["overall"]["questions"] == 24
+    # the newest blind set measures the next change: it is never among the training sets
+    newest = max(QUESTIONS.parent.glob("questions_blind*.jsonl"), key=lambda p: int(p.stem[15:] or 1))
+    assert newest.name not in RETIRED_BLIND_SETS
+    assert all((QUESTIONS.parent / name).exists() for name in RETIRED_BLIND_SETS)
