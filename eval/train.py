@@ -83,11 +83,15 @@ def answers(text: str, q: Question, keywords_label: bool) -> bool:
     return keywords_label and bool(q.keywords) and keyword_hit(text, q.keywords)
 
 
-def _load(source: Source, query_vectors: dict | None) -> PolicyQA:
-    """The source's index, its questions' vectors taken from `query_vectors` where given (see `collect`)."""
-    qa = PolicyQA.load(source.index)
-    qa.retriever.precomputed = dict(query_vectors or {})
-    return qa
+def _load(sources: list[Source], query_vectors: dict | None) -> dict[Path, PolicyQA]:
+    """Each index the sources ask (our sets share one) loaded once, questions' vectors taken from
+    `query_vectors` where given (see `collect`)."""
+    loaded: dict[Path, PolicyQA] = {}
+    for source in sources:
+        if source.index not in loaded:
+            loaded[source.index] = qa = PolicyQA.load(source.index)
+            qa.retriever.precomputed = dict(query_vectors or {})
+    return loaded
 
 
 def collect(sources: list[Source], progress: bool = True, query_vectors: dict | None = None) -> Rows:
@@ -99,8 +103,9 @@ def collect(sources: list[Source], progress: bool = True, query_vectors: dict | 
     from tqdm import tqdm
 
     rows = Rows()
+    loaded = _load(sources, query_vectors)
     for source in sources:
-        qa = _load(source, query_vectors)
+        qa = loaded[source.index]
         for q in tqdm(load_questions(source.questions), desc=f"features {source.name}", disable=not progress):
             retrieval = qa.retriever.retrieve_with_signals(q.question, RETRIEVED)
             cands, feats = qa.read(q.question, retrieval)
@@ -301,8 +306,9 @@ def cross_validated_eval(
     ]
     by_name: dict[str, tuple[list, list, PolicyQA]] = {}  # sources of one name (the blind sets) are one set
     number = 0
+    loaded = _load(sources, query_vectors)
     for source in sources:
-        qa = _load(source, query_vectors)
+        qa = loaded[source.index]
         questions = load_questions(source.questions)
         results, asked, _ = by_name.setdefault(source.name, ([], [], qa))
         for q in questions:
