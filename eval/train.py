@@ -24,6 +24,7 @@ import numpy as np
 
 from eval.data import Question, load_questions
 from eval.metrics import contains_evidence, keyword_hit, match_form
+from eval.train_rank import FoldRankers
 from rag.decide import (
     ANSWERABLE_FILE,
     CARD_FILE,
@@ -46,7 +47,7 @@ SQUAD_PER_ARTICLE = 40  # JSQuAD questions kept per article (1,645 of the valida
 # Blind sets whose first runs are reported: written in users' style by writers who saw neither code nor
 # other questions, they are the training data closest to what users ask, so they train the decision (one
 # set, "blind", for the threshold rule). A newer blind set measures the next change and joins them after.
-RETIRED_BLIND_SETS = ("questions_blind.jsonl", *(f"questions_blind{i}.jsonl" for i in range(2, 15)))
+RETIRED_BLIND_SETS = ("questions_blind.jsonl", *(f"questions_blind{i}.jsonl" for i in range(2, 17)))
 MAX_FALSE_ABSTENTION = 0.05  # the threshold is the highest whose out-of-fold false abstention stays within this
 
 
@@ -83,7 +84,7 @@ def answers(text: str, q: Question, keywords_label: bool) -> bool:
     return keywords_label and bool(q.keywords) and keyword_hit(text, q.keywords)
 
 
-def _load(sources: list[Source], query_vectors: dict | None) -> dict[Path, PolicyQA]:
+def load_indexes(sources: list[Source], query_vectors: dict | None) -> dict[Path, PolicyQA]:
     """Each index the sources ask (our sets share one) loaded once, questions' vectors taken from
     `query_vectors` where given (see `collect`)."""
     loaded: dict[Path, PolicyQA] = {}
@@ -94,19 +95,25 @@ def _load(sources: list[Source], query_vectors: dict | None) -> dict[Path, Polic
     return loaded
 
 
-def collect(sources: list[Source], progress: bool = True, query_vectors: dict | None = None) -> Rows:
+def collect(
+    sources: list[Source], progress: bool = True, query_vectors: dict | None = None,
+    rankers: FoldRankers | None = None,
+) -> Rows:  # fmt: skip
     """Candidate rows of every question of every source.
 
     `query_vectors`: normalized question -> vector of a question encoder fitted without it
-    (`eval.train_query.out_of_fold_vectors`), used instead of the shipped encoder's.
+    (`eval.train_query.out_of_fold_vectors`), used instead of the shipped encoder's; `rankers`: each
+    question's passages ordered by a ranker fitted without its document (`eval.train_rank`).
     """
     from tqdm import tqdm
 
     rows = Rows()
-    loaded = _load(sources, query_vectors)
+    loaded = load_indexes(sources, query_vectors)
     for source in sources:
         qa = loaded[source.index]
         for q in tqdm(load_questions(source.questions), desc=f"features {source.name}", disable=not progress):
+            if rankers is not None:
+                qa.retriever.ranker = rankers.for_question(source, q.docs)
             retrieval = qa.retriever.retrieve_with_signals(q.question, RETRIEVED)
             cands, feats = qa.read(q.question, retrieval)
             number = len(rows.groups)
@@ -276,11 +283,12 @@ def cross_validated_eval(
     oof: np.ndarray | None = None,
     folds: int = FOLDS,
     query_vectors: dict | None = None,
+    rankers: FoldRankers | None = None,
 ) -> dict[str, dict]:
     """`rag eval` figures of every source with each question answered by models fitted without its document.
 
-    `oof` is `out_of_fold(rows, folds)` when the caller already has it; `query_vectors` as in `collect`
-    (a split ask's own query still goes through the shipped encoder).
+    `oof` is `out_of_fold(rows, folds)` when the caller already has it; `query_vectors` and `rankers` as in
+    `collect` (a split ask's own query still goes through the shipped encoder).
     """
     from sklearn.model_selection import GroupKFold
 
@@ -306,13 +314,15 @@ def cross_validated_eval(
     ]
     by_name: dict[str, tuple[list, list, PolicyQA]] = {}  # sources of one name (the blind sets) are one set
     number = 0
-    loaded = _load(sources, query_vectors)
+    loaded = load_indexes(sources, query_vectors)
     for source in sources:
         qa = loaded[source.index]
         questions = load_questions(source.questions)
         results, asked, _ = by_name.setdefault(source.name, ([], [], qa))
         for q in questions:
             qa._decider = models[fold_of[number]]
+            if rankers is not None:
+                qa.retriever.ranker = rankers.for_question(source, q.docs)
             number += 1
             results.append({"id": q.id, "question": q.question, "type": q.type, **PolicyQASystem(qa).run(q.question)})
         asked.extend(questions)

@@ -182,7 +182,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from eval.train import collect, cross_validated_eval, default_sources, eval_table, out_of_fold, train
+    from eval.train import (
+        collect,
+        cross_validated_eval,
+        default_sources,
+        eval_table,
+        load_indexes,
+        out_of_fold,
+        train,
+    )
+    from eval.train_rank import train_ranker
 
     index = args.index or index_dir()
     sources = default_sources(args.outside, args.work, index)
@@ -191,14 +200,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         from eval.train_query import out_of_fold_vectors
 
         vectors = out_of_fold_vectors(index)
-    rows = collect(sources, query_vectors=vectors)
+    # the ranker first: the decision reads passages in the order rankers fitted without each question's document give
+    rank_card, rankers = train_ranker(sources, load_indexes(sources, vectors))
+    print(json.dumps(rank_card["cross_validation"], ensure_ascii=False, indent=1))
+    print("written: rag/models/ranker.txt, rag/models/ranker.json")
+    rows = collect(sources, query_vectors=vectors, rankers=rankers)
     oof = out_of_fold(rows)  # the sentence model's out-of-fold probabilities: fitted once, read by both steps
     card = train(sources, rows=rows, oof=oof)
     print(json.dumps(card["cross_validation"], ensure_ascii=False, indent=1))
     print(f"threshold {card['threshold']} ({card['threshold_rule']}); {card['candidates']} candidates")
     print("written: rag/models/decider.txt, rag/models/answerable.txt, rag/models/decider.json")
     if args.report:  # every question answered by models fitted without its document
-        print(eval_table(cross_validated_eval(sources, rows, card, oof, query_vectors=vectors)))
+        print(eval_table(cross_validated_eval(sources, rows, card, oof, query_vectors=vectors, rankers=rankers)))
     return 0
 
 

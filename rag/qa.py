@@ -22,7 +22,7 @@ from rag.ground import check_answer
 from rag.llm import LLMError
 from rag.outline import OutlineAnswerer
 from rag.query import Turn, resolve_followup, split_asks
-from rag.rerank import CrossEncoderReranker, reranker_from_env
+from rag.rerank import CrossEncoderReranker, LearnedRanker, reranker_from_env
 from rag.retrieve import HybridRetriever, Retrieval
 from rag.store import IndexLoadError, IndexSnapshot, Store, is_database_url, open_store
 from rag.text import Tokenizer, default_tokenizer, has_japanese
@@ -76,10 +76,11 @@ class PolicyQA:
         tokenizer: Tokenizer | None = None,
         reranker: CrossEncoderReranker | None = None,
         decider: Decider | None = None,
+        ranker: LearnedRanker | None = None,
     ) -> None:
         self.index = index
         self.tokenizer = tokenizer or default_tokenizer()
-        self.retriever = HybridRetriever(index, embedder, self.tokenizer, reranker=reranker)
+        self.retriever = HybridRetriever(index, embedder, self.tokenizer, reranker=reranker, ranker=ranker)
         self.idf = index.idf()
         self.features = FeatureBuilder(self.tokenizer, self.idf)
         self._decider = decider
@@ -101,12 +102,14 @@ class PolicyQA:
         store: str | Path | Store | None = None,
         decider: Decider | None = None,
         tuned_queries: bool | None = None,
+        ranker: LearnedRanker | None = None,
     ) -> PolicyQA:
         """Load the live index version and the embedder it was built with.
 
         From `store` (a directory, a `postgresql://…` URL or a Store), else `index_dir`, else
         $SEISAKU_QA_STORE, else `./index` ($SEISAKU_QA_INDEX). A CrossEncoder `reranker` is
         used when given, or when $SEISAKU_QA_RERANKER names a model. `tuned_queries`: see `load_embedder`.
+        `ranker`: the learned ranking model (default: the shipped one, `rag.rerank.default_ranker`).
         """
         if store is None and index_dir is not None:
             store = str(index_dir) if is_database_url(str(index_dir)) else Path(index_dir)
@@ -119,7 +122,7 @@ class PolicyQA:
                 f"embedder {embedder.model_name} does not match the index (built with {index.manifest.embedder}): "
                 f"run `rag ingest --rebuild --embedder ...`"
             )
-        return cls(index, embedder, reranker=reranker or reranker_from_env(), decider=decider)
+        return cls(index, embedder, reranker=reranker or reranker_from_env(), decider=decider, ranker=ranker)
 
     def next_node(self, node: TextNode) -> TextNode | None:
         """The chunk that follows `node` in its document (neighbour expansion), if any."""

@@ -29,7 +29,15 @@ from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from rag.config import set_threads
-from rag.rerank import RERANK_CANDIDATES, CrossEncoderReranker
+from rag.rerank import (
+    RANK_FEATURES,
+    RERANK_CANDIDATES,
+    CrossEncoderReranker,
+    LearnedRanker,
+    default_ranker,
+    rank_candidates,
+    rank_features,
+)  # fmt: skip
 from rag.store import IndexSnapshot, Ranking, Rankings
 from rag.text import Tokenizer, has_japanese, normalize
 
@@ -94,9 +102,11 @@ class HybridRetriever(BaseRetriever):
         similarity_top_k: int = 5,
         docs: list[str] | None = None,
         reranker: CrossEncoderReranker | None = None,
+        ranker: LearnedRanker | None = None,
     ) -> None:
         super().__init__()
         self.reranker = reranker
+        self._ranker, self._ranker_set = ranker, ranker is not None
         self.index = index
         self.embedder = embedder
         self.tokenizer = tokenizer
@@ -109,6 +119,18 @@ class HybridRetriever(BaseRetriever):
         # normalized query -> vector, asked before the embedder: training and evaluation put here the vectors of
         # an encoder fitted without the question (eval/train_query.py), as the decision must see them
         self.precomputed: dict[str, np.ndarray] = {}
+
+    @property
+    def ranker(self) -> LearnedRanker | None:
+        """The learned order of the rankings' union (Japanese queries): the shipped model unless one was set,
+        loaded on first use; None orders by the fusion alone."""
+        if not self._ranker_set:
+            self._ranker, self._ranker_set = default_ranker(), True
+        return self._ranker
+
+    @ranker.setter
+    def ranker(self, ranker: LearnedRanker | None) -> None:
+        self._ranker, self._ranker_set = ranker, True
 
     # llama-index entry point
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -148,43 +170,88 @@ class HybridRetriever(BaseRetriever):
         """Top-k chunks for `query`, optionally only from the named documents."""
         return self.retrieve_with_signals(query, k, docs).hits
 
+    def _search(self, query: str, docs: list[str] | None) -> tuple[np.ndarray, Rankings, np.ndarray]:
+        """A normalized query's vector, the store's rankings and every row's reciprocal-rank fusion score."""
+        # the latent head and the question encoder are two passes of two engines: run them at once
+        pending = _encoders().submit(self.latent_vector, query) if self.latent and has_japanese(query) else None
+        vector = self.query_vector(query)
+        rankings, weighted = self.rankings(vector, query, docs, pending.result() if pending else None)
+        fused = np.zeros(len(self.index.nodes), dtype=np.float64)
+        for ranking, weight in weighted:
+            ranked = ranking.rows[:CANDIDATES]
+            fused[ranked] += weight / (RRF_K + np.arange(1, len(ranked) + 1))
+        return vector, rankings, fused
+
+    def _rank_inputs(
+        self, vector: np.ndarray, query: str, rankings: Rankings, fused: np.ndarray
+    ) -> tuple[list[int], dict[int, tuple[float, float, float]], np.ndarray]:
+        """The rows the learned ranker orders, their exact scores, and its feature matrix."""
+        union = rank_candidates(rankings)
+        exact = self._exact(vector, query, union)
+        return union, exact, rank_features(rankings, union, exact, fused, len(self.query_terms(query)), CANDIDATES)
+
+    def ranking_rows(self, query: str, docs: list[str] | None = None) -> tuple[list[int], np.ndarray]:
+        """The learned ranker's candidate rows and features for `query` (training reads these); ([], empty)
+        for a query the ranker does not order (no lexical ranking: not Japanese)."""
+        query = normalize(query)
+        if not len(self.index.nodes) or not query:
+            return [], np.zeros((0, len(RANK_FEATURES)), dtype=np.float32)
+        vector, rankings, fused = self._search(query, docs)
+        if rankings.lexical is None:
+            return [], np.zeros((0, len(RANK_FEATURES)), dtype=np.float32)
+        union, _, features = self._rank_inputs(vector, query, rankings, fused)
+        return union, features
+
     def retrieve_with_signals(self, query: str, k: int = 5, docs: list[str] | None = None) -> Retrieval:
         """`search` plus what each ranking said about every hit."""
         query = normalize(query)
         n = len(self.index.nodes)
         if n == 0 or not query:
             return Retrieval([], [], None, 0.0, 0.0, 0.0)
-        # the latent head and the question encoder are two passes of two engines: run them at once
-        pending = _encoders().submit(self.latent_vector, query) if self.latent and has_japanese(query) else None
-        vector = self.query_vector(query)
-        rankings, weighted = self.rankings(vector, query, docs, pending.result() if pending else None)
-        fused = np.zeros(n, dtype=np.float64)
-        for ranking, weight in weighted:
-            ranked = ranking.rows[:CANDIDATES]
-            fused[ranked] += weight / (RRF_K + np.arange(1, len(ranked) + 1))
+        vector, rankings, fused = self._search(query, docs)
         keep = max(k, RERANK_CANDIDATES) if self.reranker else k
-        order = [int(i) for i in np.argsort(-fused, kind="stable")[:keep] if fused[i] > 0]
-        hits = [NodeWithScore(node=node, score=float(fused[i])) for i, node in zip(order, self.index.nodes_at(order))]
+        exact: dict[int, tuple[float, float, float]] = {}
+        if self.ranker is not None and rankings.lexical is not None:
+            union, exact, features = self._rank_inputs(vector, query, rankings, fused)
+            learned = self.ranker.scores(features)
+            ranked_rows = sorted(range(len(union)), key=lambda i: (-learned[i], i))[:keep]
+            order = [union[i] for i in ranked_rows]
+            scores = [float(1.0 / (1.0 + np.exp(-learned[i]))) for i in ranked_rows]  # in (0, 1), order kept
+        else:
+            order = [int(i) for i in np.argsort(-fused, kind="stable")[:keep] if fused[i] > 0]
+            scores = [float(fused[i]) for i in order]
+        hits = [NodeWithScore(node=node, score=s) for s, node in zip(scores, self.index.nodes_at(order))]
         if self.reranker:
             row_of = {hit.node.node_id: row for row, hit in zip(order, hits)}
             hits = self.reranker.rerank(query, hits, k)
             order = [row_of[h.node.node_id] for h in hits]
-        signals = self._signals(vector, query, rankings, order)
+        signals = self._signals(vector, query, rankings, order, exact)
         best = float(rankings.sentence.scores[0]) if len(rankings.sentence) else 0.0
         mean, std = self.index.sentence_cosine_stats(vector)
         z = (best - mean) / (std or 1.0) if len(rankings.sentence) else 0.0
         top_bm25 = float(rankings.lexical.scores[0]) if rankings.lexical is not None and len(rankings.lexical) else 0.0
         return Retrieval(hits, signals, vector, best, z, top_bm25, self.sentence_vectors)
 
-    def _signals(self, vector: np.ndarray, query: str, rankings: Rankings, order: list[int]) -> list[Signals]:
-        """Each hit's score and rank in each ranking; a score a ranking did not reach is asked of the store."""
+    def _exact(self, vector: np.ndarray, query: str, rows: list[int]) -> dict[int, tuple[float, float, float]]:
+        """Row -> exact (chunk cosine, sentence cosine, BM25) from the store, in one call."""
+        if not rows:
+            return {}
+        scores = self.index.scores_of(vector, self.query_terms(query), rows)
+        return dict(zip(rows, zip(*(s.tolist() for s in scores))))
+
+    def _signals(
+        self, vector: np.ndarray, query: str, rankings: Rankings, order: list[int],
+        exact: dict[int, tuple[float, float, float]] | None = None,
+    ) -> list[Signals]:  # fmt: skip
+        """Each hit's score and rank in each ranking; a score a ranking did not reach is asked of the store
+        (unless `exact` already holds it)."""
         views = [rankings.chunk, rankings.sentence] + ([rankings.lexical] if rankings.lexical is not None else [])
         found = [dict(zip(r.rows.tolist(), zip(r.scores.tolist(), range(len(r))))) for r in views]
-        missing = [row for row in order if any(row not in f for f in found)]
-        exact: dict[int, tuple[float, float, float]] = {}
+        exact = dict(exact or {})
+        missing = [row for row in order if row not in exact and any(row not in f for f in found)]
         if missing:
             terms = self.query_terms(query) if rankings.lexical is not None else []
-            exact = dict(zip(missing, zip(*(s.tolist() for s in self.index.scores_of(vector, terms, missing)))))
+            exact.update(zip(missing, zip(*(s.tolist() for s in self.index.scores_of(vector, terms, missing)))))
         out = []
         for row in order:
             scores, ranks = list(exact.get(row, (0.0, 0.0, 0.0))), [CANDIDATES] * 3
