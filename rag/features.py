@@ -101,8 +101,8 @@ class AskedFor:
 # The feature vector, in this order; the model file records these names and is checked against them.
 FEATURES = (
     # how the rankings placed the passage
-    "rank", "fused_share", "chunk_cosine", "passage_best_sentence_cosine", "bm25_share",
-    "chunk_rank", "sentence_rank", "bm25_rank", "is_neighbour",
+    "rank", "fused_share", "passage_score", "fusion_share", "chunk_cosine", "passage_best_sentence_cosine",
+    "bm25_share", "chunk_rank", "sentence_rank", "bm25_rank", "is_neighbour",
     # the sentence's own similarity, against the other candidates and the whole corpus
     "sentence_cosine", "sentence_cosine_gap", "corpus_gap", "corpus_best_cosine", "corpus_z",
     # vocabulary
@@ -160,6 +160,7 @@ class FeatureBuilder:
             return float(best @ q_weights) / total
 
         top_fused = max((c.hit.score or 0.0 for c in cands), default=0.0) or 1.0
+        top_fusion = max((c.signals.fusion for c in cands), default=0.0) or 1.0
         top_bm25 = retrieval.top_bm25 or 1.0
         rows = []
         cosines = [cosine(c) for c in cands]
@@ -178,6 +179,8 @@ class FeatureBuilder:
                 [
                     cand.rank,
                     (cand.hit.score or 0.0) / top_fused,
+                    cand.hit.score or 0.0,
+                    sig.fusion / top_fusion,
                     sig.chunk_cosine,
                     sig.sentence_cosine,
                     sig.bm25 / top_bm25,

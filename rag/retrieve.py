@@ -19,7 +19,7 @@ one SQL round trip (PostgreSQL); the fusion is here, the same for both.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -70,6 +70,7 @@ class Signals:
     chunk_rank: int  # 0-based rank in each ranking (CANDIDATES when not ranked there)
     sentence_rank: int
     bm25_rank: int
+    fusion: float = 0.0  # the reciprocal-rank fusion score (the learned ranker's order replaces it as the hit's)
 
 
 @dataclass
@@ -214,7 +215,8 @@ class HybridRetriever(BaseRetriever):
         if self.ranker is not None and rankings.lexical is not None:
             union, exact, features = self._rank_inputs(vector, query, rankings, fused)
             learned = self.ranker.scores(features)
-            ranked_rows = sorted(range(len(union)), key=lambda i: (-learned[i], i))[:keep]
+            # ties (equal tree outputs) go to the fusion, then the row: the same order from either store
+            ranked_rows = sorted(range(len(union)), key=lambda i: (-learned[i], -fused[union[i]], union[i]))[:keep]
             order = [union[i] for i in ranked_rows]
             scores = [float(1.0 / (1.0 + np.exp(-learned[i]))) for i in ranked_rows]  # in (0, 1), order kept
         else:
@@ -225,7 +227,10 @@ class HybridRetriever(BaseRetriever):
             row_of = {hit.node.node_id: row for row, hit in zip(order, hits)}
             hits = self.reranker.rerank(query, hits, k)
             order = [row_of[h.node.node_id] for h in hits]
-        signals = self._signals(vector, query, rankings, order, exact)
+        signals = [
+            replace(s, fusion=float(fused[row]))
+            for s, row in zip(self._signals(vector, query, rankings, order, exact), order)
+        ]
         best = float(rankings.sentence.scores[0]) if len(rankings.sentence) else 0.0
         mean, std = self.index.sentence_cosine_stats(vector)
         z = (best - mean) / (std or 1.0) if len(rankings.sentence) else 0.0

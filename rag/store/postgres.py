@@ -691,8 +691,8 @@ class PgSnapshot(IndexSnapshot):
             SELECT c.row, -(c.embedding <#> %(q)s::vector),
                 (SELECT max(-(s.embedding <#> %(q)s::vector)) FROM sentences s
                  WHERE s.version = %(v)s AND s.node_row = c.row),
-                (SELECT coalesce(sum(p.score), 0) FROM postings p
-                 WHERE p.version = %(v)s AND p.row = c.row AND p.term = ANY(%(terms)s::text[]))
+                (SELECT coalesce(sum(p.score), 0) FROM unnest(%(terms)s::text[]) q(term)
+                 JOIN postings p ON p.term = q.term AND p.version = %(v)s AND p.row = c.row)
             FROM chunks c WHERE c.version = %(v)s AND c.row = ANY(%(rows)s)
         """
         params = {"q": _vector_text(vector), "v": self.version, "rows": [int(r) for r in rows], "terms": list(terms)}

@@ -49,10 +49,12 @@ def test_a_database_without_schema_or_index_names_the_command(pg_database):
 
 
 def test_rankings_match_the_embedded_store(faiss_qa, pg_qa):
-    """Same chunks and vectors: the fused top 10 agree on the eval questions (BM25 in SQL is bm25s' BM25)."""
+    """Same chunks and vectors: the top 10 agree on the eval questions (BM25 in SQL is bm25s' BM25)."""
     questions = [q.question for q in load_questions(QUESTIONS)]
     same = sum(_ids(faiss_qa, q) == _ids(pg_qa, q) for q in questions)
-    assert same / len(questions) >= 0.97  # 132/132 when measured
+    # 132/132 with fusion alone; 129/132 through the learned ranker: pgvector's and FAISS's float32 cosines differ
+    # in the 7th digit, and a tree threshold can fall between them
+    assert same / len(questions) >= 0.97
     for q in questions[:20]:
         query = " ".join(q.split())
         vector = faiss_qa.retriever.query_vector(query)

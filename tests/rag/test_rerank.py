@@ -68,7 +68,8 @@ def test_hits_follow_the_learned_ranker_and_fall_back_to_fusion(corpus_index):
     assert ranker is not None and ranker.card["features"] == list(RANK_FEATURES)
     union, features = qa.retriever.ranking_rows(query)
     scores = ranker.scores(features)
-    best = sorted(range(len(union)), key=lambda i: (-scores[i], i))[:5]
+    fused_rank = features[:, RANK_FEATURES.index("fused_rank")]
+    best = sorted(range(len(union)), key=lambda i: (-scores[i], fused_rank[i], union[i]))[:5]
     hits = qa.retrieve(query, k=5)
     assert [h.node.node_id for h in hits] == [qa.index.nodes[union[i]].node_id for i in best]
     assert [round(h.score, 6) for h in hits] == [round(1 / (1 + math.exp(-scores[i])), 6) for i in best]
