@@ -1,4 +1,8 @@
-"""Hybrid retrieval: dense (e5), BM25 (fugashi terms) and latent-term rankings from the store, fused by reciprocal rank.
+"""Hybrid retrieval: dense (e5), BM25 (fugashi terms) and latent-term rankings from the store, combined.
+
+The union of the rankings' tops is ordered by the fitted ranker (`rag.rerank.LearnedRanker`), which reads
+each ranking's scores and ranks and their reciprocal-rank fusion; the fusion alone orders English queries
+(no lexical ranking) and everything when the ranker is switched off.
 
 Dense similarity is taken twice: of the query to the whole chunk, and to the
 chunk's best-matching sentence. A 400-character chunk often mixes topics, and
