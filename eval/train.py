@@ -97,18 +97,19 @@ def load_indexes(sources: list[Source], query_vectors: dict | None) -> dict[Path
 
 def collect(
     sources: list[Source], progress: bool = True, query_vectors: dict | None = None,
-    rankers: FoldRankers | None = None,
+    rankers: FoldRankers | None = None, loaded: dict[Path, PolicyQA] | None = None,
 ) -> Rows:  # fmt: skip
     """Candidate rows of every question of every source.
 
     `query_vectors`: normalized question -> vector of a question encoder fitted without it
     (`eval.train_query.out_of_fold_vectors`), used instead of the shipped encoder's; `rankers`: each
-    question's passages ordered by a ranker fitted without its document (`eval.train_rank`).
+    question's passages ordered by a ranker fitted without its document (`eval.train_rank`); `loaded`: the
+    indexes as `load_indexes(sources, query_vectors)` gives them, when the caller has them already.
     """
     from tqdm import tqdm
 
     rows = Rows()
-    loaded = load_indexes(sources, query_vectors)
+    loaded = loaded or load_indexes(sources, query_vectors)
     for source in sources:
         qa = loaded[source.index]
         for q in tqdm(load_questions(source.questions), desc=f"features {source.name}", disable=not progress):
@@ -284,11 +285,12 @@ def cross_validated_eval(
     folds: int = FOLDS,
     query_vectors: dict | None = None,
     rankers: FoldRankers | None = None,
+    loaded: dict[Path, PolicyQA] | None = None,
 ) -> dict[str, dict]:
     """`rag eval` figures of every source with each question answered by models fitted without its document.
 
-    `oof` is `out_of_fold(rows, folds)` when the caller already has it; `query_vectors` and `rankers` as in
-    `collect` (a split ask's own query still goes through the shipped encoder).
+    `oof` is `out_of_fold(rows, folds)` when the caller already has it; `query_vectors`, `rankers` and `loaded`
+    as in `collect` (a split ask's own query still goes through the shipped encoder).
     """
     from sklearn.model_selection import GroupKFold
 
@@ -314,7 +316,7 @@ def cross_validated_eval(
     ]
     by_name: dict[str, tuple[list, list, PolicyQA]] = {}  # sources of one name (the blind sets) are one set
     number = 0
-    loaded = load_indexes(sources, query_vectors)
+    loaded = loaded or load_indexes(sources, query_vectors)
     for source in sources:
         qa = loaded[source.index]
         questions = load_questions(source.questions)

@@ -201,17 +201,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         vectors = out_of_fold_vectors(index)
     # the ranker first: the decision reads passages in the order rankers fitted without each question's document give
-    rank_card, rankers = train_ranker(sources, load_indexes(sources, vectors))
+    loaded = load_indexes(sources, vectors)  # each index loaded once for the three steps
+    rank_card, rankers = train_ranker(sources, loaded)
     print(json.dumps(rank_card["cross_validation"], ensure_ascii=False, indent=1))
     print("written: rag/models/ranker.txt, rag/models/ranker.json")
-    rows = collect(sources, query_vectors=vectors, rankers=rankers)
+    rows = collect(sources, query_vectors=vectors, rankers=rankers, loaded=loaded)
     oof = out_of_fold(rows)  # the sentence model's out-of-fold probabilities: fitted once, read by both steps
     card = train(sources, rows=rows, oof=oof)
     print(json.dumps(card["cross_validation"], ensure_ascii=False, indent=1))
     print(f"threshold {card['threshold']} ({card['threshold_rule']}); {card['candidates']} candidates")
     print("written: rag/models/decider.txt, rag/models/answerable.txt, rag/models/decider.json")
     if args.report:  # every question answered by models fitted without its document
-        print(eval_table(cross_validated_eval(sources, rows, card, oof, query_vectors=vectors, rankers=rankers)))
+        reports = cross_validated_eval(sources, rows, card, oof, query_vectors=vectors, rankers=rankers, loaded=loaded)
+        print(eval_table(reports))
     return 0
 
 

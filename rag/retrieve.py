@@ -23,7 +23,7 @@ one SQL round trip (PostgreSQL); the fusion is here, the same for both.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -191,9 +191,9 @@ class HybridRetriever(BaseRetriever):
         self, vector: np.ndarray, query: str, rankings: Rankings, fused: np.ndarray
     ) -> tuple[list[int], dict[int, tuple[float, float, float]], np.ndarray]:
         """The rows the learned ranker orders, their exact scores, and its feature matrix."""
-        union = rank_candidates(rankings)
-        exact = self._exact(vector, query, union)
-        return union, exact, rank_features(rankings, union, exact, fused, len(self.query_terms(query)), CANDIDATES)
+        union, terms = rank_candidates(rankings), self.query_terms(query)
+        exact = self._exact(vector, terms, union)
+        return union, exact, rank_features(rankings, union, exact, fused, len(terms), CANDIDATES)
 
     def ranking_rows(self, query: str, docs: list[str] | None = None) -> tuple[list[int], np.ndarray]:
         """The learned ranker's candidate rows and features for `query` (training reads these); ([], empty)
@@ -231,41 +231,37 @@ class HybridRetriever(BaseRetriever):
             row_of = {hit.node.node_id: row for row, hit in zip(order, hits)}
             hits = self.reranker.rerank(query, hits, k)
             order = [row_of[h.node.node_id] for h in hits]
-        signals = [
-            replace(s, fusion=float(fused[row]))
-            for s, row in zip(self._signals(vector, query, rankings, order, exact), order)
-        ]
+        signals = self._signals(vector, query, rankings, order, fused, exact)
         best = float(rankings.sentence.scores[0]) if len(rankings.sentence) else 0.0
         mean, std = self.index.sentence_cosine_stats(vector)
         z = (best - mean) / (std or 1.0) if len(rankings.sentence) else 0.0
         top_bm25 = float(rankings.lexical.scores[0]) if rankings.lexical is not None and len(rankings.lexical) else 0.0
         return Retrieval(hits, signals, vector, best, z, top_bm25, self.sentence_vectors)
 
-    def _exact(self, vector: np.ndarray, query: str, rows: list[int]) -> dict[int, tuple[float, float, float]]:
-        """Row -> exact (chunk cosine, sentence cosine, BM25) from the store, in one call."""
+    def _exact(self, vector: np.ndarray, terms: list[str], rows: list[int]) -> dict[int, tuple[float, float, float]]:
+        """Row -> exact (chunk cosine, sentence cosine, BM25 over `terms`) from the store, in one call."""
         if not rows:
             return {}
-        scores = self.index.scores_of(vector, self.query_terms(query), rows)
+        scores = self.index.scores_of(vector, terms, rows)
         return dict(zip(rows, zip(*(s.tolist() for s in scores))))
 
     def _signals(
-        self, vector: np.ndarray, query: str, rankings: Rankings, order: list[int],
+        self, vector: np.ndarray, query: str, rankings: Rankings, order: list[int], fused: np.ndarray,
         exact: dict[int, tuple[float, float, float]] | None = None,
     ) -> list[Signals]:  # fmt: skip
-        """Each hit's score and rank in each ranking; a score a ranking did not reach is asked of the store
-        (unless `exact` already holds it)."""
+        """Each hit's score and rank in each ranking and its fusion score; a score a ranking did not reach is asked
+        of the store (unless `exact` already holds it)."""
         views = [rankings.chunk, rankings.sentence] + ([rankings.lexical] if rankings.lexical is not None else [])
         found = [dict(zip(r.rows.tolist(), zip(r.scores.tolist(), range(len(r))))) for r in views]
         exact = dict(exact or {})
         missing = [row for row in order if row not in exact and any(row not in f for f in found)]
         if missing:
-            terms = self.query_terms(query) if rankings.lexical is not None else []
-            exact.update(zip(missing, zip(*(s.tolist() for s in self.index.scores_of(vector, terms, missing)))))
+            exact.update(self._exact(vector, self.query_terms(query) if rankings.lexical is not None else [], missing))
         out = []
         for row in order:
             scores, ranks = list(exact.get(row, (0.0, 0.0, 0.0))), [CANDIDATES] * 3
             for which, f in enumerate(found):
                 if row in f:
                     scores[which], ranks[which] = f[row]
-            out.append(Signals(*(float(s) for s in scores), *ranks))
+            out.append(Signals(*(float(s) for s in scores), *ranks, fusion=float(fused[row])))
         return out
