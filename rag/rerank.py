@@ -80,7 +80,7 @@ def rank_features(
     """One RANK_FEATURES row per candidate row. `exact`: row -> (chunk cosine, sentence cosine, BM25) from
     the store; `fused`: the RRF score of every row; `unranked`: the rank given where a ranking did not reach."""
     views = (rankings.chunk, rankings.sentence, rankings.lexical, rankings.latent)
-    tops = [float(v.scores[0]) if v is not None and len(v) else 0.0 for v in views]
+    tops = [_stable(float(v.scores[0])) if v is not None and len(v) else 0.0 for v in views]
     ranks = np.full((len(rows), 4), unranked, dtype=np.float32)
     latent = np.zeros(len(rows), dtype=np.float32)
     for which, view in enumerate(views):
@@ -91,8 +91,10 @@ def rank_features(
             if row in position:
                 ranks[i, which] = position[row]
                 if which == 3:
-                    latent[i] = view.scores[position[row]]
-    scores = np.array([exact.get(row, (0.0, 0.0, 0.0)) for row in rows], dtype=np.float32).reshape(len(rows), 3)
+                    latent[i] = _stable(float(view.scores[position[row]]))
+    scores = np.array(
+        [[_stable(s) for s in exact.get(row, (0.0, 0.0, 0.0))] for row in rows], dtype=np.float32
+    ).reshape(len(rows), 3)
     fused_of = fused[rows] if rows else np.zeros(0)
     fused_rank = np.empty(len(rows), dtype=np.float32)
     fused_rank[np.argsort(-fused_of, kind="stable")] = np.arange(len(rows))
@@ -113,6 +115,12 @@ def rank_features(
         ]
     )
     return out.astype(np.float32).reshape(len(rows), len(RANK_FEATURES))
+
+
+def _stable(score: float) -> float:
+    """A store's score to 4 decimals: pgvector's and FAISS's float32 cosines differ in the 7th digit, and
+    a tree threshold between them would order the two stores' hits differently."""
+    return round(score, 4)
 
 
 class LearnedRanker:

@@ -52,9 +52,10 @@ def test_rankings_match_the_embedded_store(faiss_qa, pg_qa):
     """Same chunks and vectors: the top 10 agree on the eval questions (BM25 in SQL is bm25s' BM25)."""
     questions = [q.question for q in load_questions(QUESTIONS)]
     same = sum(_ids(faiss_qa, q) == _ids(pg_qa, q) for q in questions)
-    # 132/132 with fusion alone; 129/132 through the learned ranker: pgvector's and FAISS's float32 cosines differ
-    # in the 7th digit, and a tree threshold can fall between them
-    assert same / len(questions) >= 0.97
+    # 132/132: pgvector's and FAISS's float32 cosines differ in the 7th digit, so the learned ranker reads scores to
+    # 4 decimals (129/132 before, when a tree threshold could fall between the two); one is allowed for a score that
+    # sits on a rounding boundary on another CPU
+    assert same >= len(questions) - 1
     for q in questions[:20]:
         query = " ".join(q.split())
         vector = faiss_qa.retriever.query_vector(query)
