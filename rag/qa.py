@@ -236,23 +236,27 @@ class PolicyQA:
     ) -> Answer:
         """The whole question's answer, plus each ask's own best sentence where that answer lacks it.
 
-        An ask the documents do not answer is said to be missing; the answer to
-        the whole question is kept, so splitting never loses what it said.
+        An ask the decision does not answer is said to be missing, unless the sentence
+        it would pick for that ask is already quoted and likely enough to join an
+        answer (one sentence often answers both asks, and an ask read alone often lacks
+        its topic); the answer to the whole question is kept, so splitting never loses
+        what it said.
         """
         cands, rows = self.read(query, retrieval)
         probabilities = self.decider.probabilities(rows)
         whole = self.decider.answers(probabilities, rows)
         chosen = reading_order(choose(cands, probabilities, self.decider.sentence_threshold)) if whole else []
-        missing: list[str] = []
+        unanswered: list[tuple[str, Candidate | None]] = []  # (ask, the sentence it would pick, if likely enough)
         for part in parts:
             cands, rows = self.read(part, self.retriever.retrieve_with_signals(part, max(k, 1), docs))
             probabilities = self.decider.probabilities(rows)
-            if not len(probabilities) or not self.decider.answers(probabilities, rows):
-                missing.append(part)
-                continue
-            best = cands[int(np.argmax(probabilities))]
-            if not said(best, chosen):
+            best = cands[int(np.argmax(probabilities))] if len(probabilities) else None
+            if best is None or not self.decider.answers(probabilities, rows):
+                likely = best is not None and probabilities.max() >= self.decider.sentence_threshold
+                unanswered.append((part, best if likely else None))
+            elif not said(best, chosen):
                 chosen.append(best)
+        missing = [part for part, best in unanswered if best is None or not said(best, chosen)]
         if not chosen:
             return Answer(question, query, "", [], passages=passages, abstained=True)
         text, citations = cited_in_order(chosen)
