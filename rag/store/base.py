@@ -208,10 +208,6 @@ class IndexSnapshot(ABC):
         """Node id → (start, end, sentence vector row) of each of its sentences, for the given chunks."""
 
     @abstractmethod
-    def document_nodes(self, doc: str) -> list[TextNode]:
-        """Every chunk of one document (file name), in order."""
-
-    @abstractmethod
     def scores_of(
         self, vector: np.ndarray, terms: list[str], rows: list[int]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -126,9 +126,6 @@ class StoredIndex(IndexSnapshot):
     def sentences_of(self, node_ids: Iterable[str]) -> dict[str, list[tuple[int, int, int]]]:
         return {node_id: self._sentences_by_id.get(node_id, []) for node_id in node_ids}
 
-    def document_nodes(self, doc: str) -> list[TextNode]:
-        return self._by_doc.get(doc, [])
-
     @cached_property
     def _by_id(self) -> dict[str, TextNode]:
         return {node.node_id: node for node in self.nodes}
@@ -138,13 +135,6 @@ class StoredIndex(IndexSnapshot):
         out: dict[str, list[tuple[int, int, int]]] = {}
         for row, (node_row, start, end) in enumerate(self.sentence_spans):
             out.setdefault(self.nodes[node_row].node_id, []).append((start, end, row))
-        return out
-
-    @cached_property
-    def _by_doc(self) -> dict[str, list[TextNode]]:
-        out: dict[str, list[TextNode]] = {}
-        for node in self.nodes:
-            out.setdefault(node.metadata["doc"], []).append(node)
         return out
 
     def dense_scores(self, vector: np.ndarray) -> np.ndarray:

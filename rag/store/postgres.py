@@ -653,11 +653,6 @@ class PgSnapshot(IndexSnapshot):
                 out[node_id].append((start, end, row))
         return out
 
-    def document_nodes(self, doc: str) -> list[TextNode]:
-        query = "SELECT row, node FROM chunks WHERE version = %s AND doc = %s ORDER BY row"
-        rows = self.store.run(lambda conn: conn.execute(query, (self.version, doc)).fetchall())
-        return [TextNode.from_dict(node) for _, node in rows]
-
     @property
     def version(self) -> str:
         return self._version
