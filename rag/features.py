@@ -5,7 +5,9 @@ the sentence's passage (dense chunk, dense sentence, BM25, fused), how much of
 the question's idf-weighted vocabulary the sentence, its headings and its
 passage contain (and how much the corpus has never seen), and whether the
 sentence holds the kind of answer the question asks for (いつ → a date,
-何社 → 「9社」, 誰 → a person's title, いくら → a sum of money). How these
+何社 → 「9社」, 誰 → a person's title, いくら → a sum of money) and the word the
+question asks about (「室長は誰」 → 室長: a sentence about the office that never
+names its head does not answer). How these
 weigh against each other is learned (`rag.decide`), not written here.
 """
 
@@ -112,7 +114,7 @@ FEATURES = (
     # kind of answer asked for, and what the sentence holds
     "asks_date", "asks_number", "asks_definition", "asks_person", "asks_place", "asks_quantity", "yes_no",
     "has_date", "has_number", "counter_match", "quantity_match", "definition_form", "subject_match",
-    "footnote_defines", "person_title", "place_name", "table_row", "row_header_asked",
+    "footnote_defines", "person_title", "place_name", "table_row", "row_header_asked", "focus_match", "focus_weight",
     # layout
     "chars", "position", "is_label", "fragment",
 )  # fmt: skip
@@ -134,6 +136,16 @@ class FeatureBuilder:
     def _weight(self, term: str) -> float:
         return self.idf.get(term, self._unknown_weight)
 
+    def _focus(self, question: str, weights: dict[str, float]) -> str | None:
+        """The word the question asks about: the last noun before its first question word (「室長は誰」 → 室長)."""
+        plain = normalize(question)
+        wh = _WH.search(plain)
+        if not wh:
+            return None
+        before = [t for t, pos in self.tokenizer.tagged_terms(plain[: wh.start()]) if pos not in WORDING_POS]
+        before = [t for t in before if t not in QUESTION_WORDS]
+        return before[-1] if before and before[-1] in weights else None
+
     def build(self, question: str, cands: list[Candidate], retrieval: Retrieval, cosine: SentenceCosine) -> np.ndarray:
         asked = AskedFor.of(question)
         tagged = dict((t, pos) for t, pos in self.tokenizer.tagged_terms(question) if t not in QUESTION_WORDS)
@@ -149,6 +161,7 @@ class FeatureBuilder:
         q_words = list(weights)
         q_weights = np.array([weights[t] for t in q_words], dtype=np.float32)
         no_vector = sum(w for t, w in weights.items() if self.words.row(t) is None) / total
+        focus = self._focus(question, weights)
 
         def soft_cover(text_terms: frozenset[str]) -> float:
             """Each question word's closest word in the text (1 when it is there), idf-weighted."""
@@ -158,6 +171,16 @@ class FeatureBuilder:
             best = self.words.similarity(q_words, others).max(axis=1).clip(0.0, 1.0)
             best[[i for i, t in enumerate(q_words) if t in text_terms]] = 1.0
             return float(best @ q_weights) / total
+
+        def focus_match(text_terms: frozenset[str], text: str) -> float:
+            """How closely the text holds the asked-about word: 1 spelled out, else its nearest word's cosine."""
+            if focus is None:
+                return -1.0
+            if focus in text_terms or (len(focus) >= 2 and focus in normalize(text).lower()):
+                return 1.0
+            if not text_terms:
+                return 0.0
+            return float(self.words.similarity([focus], sorted(text_terms)).max().clip(0.0, 1.0))
 
         top_fused = max((c.hit.score or 0.0 for c in cands), default=0.0) or 1.0
         top_fusion = max((c.signals.fusion for c in cands), default=0.0) or 1.0
@@ -223,6 +246,8 @@ class FeatureBuilder:
                     bool(_PLACE.search(plain)),
                     bool(header),
                     bool(header_terms) and header_terms <= set(tagged),
+                    focus_match(s_terms | h_terms, f"{cand.headings} {defines} {cand.text}"),
+                    weights[focus] if focus else -1.0,
                     len(plain),
                     cand.index / max(cand.sentences, 1),
                     cand.is_label,

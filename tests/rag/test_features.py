@@ -50,3 +50,16 @@ def test_soft_coverage_credits_an_everyday_word(qa):
     exact = rows[:, FEATURES.index("cover_sentence")]
     soft = rows[:, FEATURES.index("soft_cover_sentence")]
     assert (soft >= exact - 1e-6).all() and (soft > exact + 0.05).any()
+
+
+def test_focus_is_the_word_the_question_asks_about(qa):
+    focus, weight = FEATURES.index("focus_match"), FEATURES.index("focus_weight")
+    cands, rows = _rows(qa, "AI戦略会議の議長って誰？")
+    assert (rows[:, weight] > 0).all()
+    held = [rows[i, focus] for i, c in enumerate(cands) if "議長" in c.text]
+    assert held and all(v == 1.0 for v in held)
+    # no sentence of the corpus names the office's head: the sentence about the office does not hold the word
+    cands, rows = _rows(qa, "人工知能政策推進室の室長って誰？")
+    assert cands and (rows[:, focus] < 1.0).all()
+    _, rows = _rows(qa, "AI戦略本部について教えて")
+    assert (rows[:, focus] == -1.0).all() and (rows[:, weight] == -1.0).all()
