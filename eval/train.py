@@ -12,6 +12,13 @@ by question, so a figure says how the decision does on documents it was not
 fitted on. The abstention threshold is chosen on those out-of-fold
 predictions; the final model is refitted on everything. One thread and fixed
 seeds make the written files identical from run to run.
+
+The question model also reads a prior from the question's wording
+(`rag.decide.QuestionPrior`), fitted on the policy-corpus questions only
+(JSQuAD's unanswerable questions differ from its answerable ones by article
+alone, which no wording tells). Wherever the question model is fitted, the
+prior column of its rows comes from priors fitted without those rows'
+documents, as it will be at query time.
 """
 
 from __future__ import annotations
@@ -30,10 +37,16 @@ from rag.decide import (
     CARD_FILE,
     MODEL_FILE,
     PARAMS,
+    PRIOR_BUCKETS,
+    PRIOR_C,
+    PRIOR_FILE,
+    PRIOR_MIN_QUESTIONS,
+    PRIOR_NGRAMS,
     QUESTION_FEATURES,
     QUESTION_PARAMS,
     QUESTION_ROUNDS,
     ROUNDS,
+    QuestionPrior,
     fit,
     fit_answerable,
     question_features,
@@ -70,6 +83,7 @@ class Rows:
     answerable: list[bool] = field(default_factory=list)
     source: list[str] = field(default_factory=list)
     kind: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)  # per question: as asked
 
 
 def answers(text: str, q: Question, keywords_label: bool) -> bool:
@@ -126,6 +140,7 @@ def collect(
             rows.answerable.append(q.answerable)
             rows.source.append(source.name)
             rows.kind.append(str(q.extra.get("kind", q.type)))
+            rows.text.append(q.question)
     return rows
 
 
@@ -148,23 +163,62 @@ def out_of_fold(rows: Rows, folds: int = FOLDS) -> np.ndarray:
     return oof
 
 
-def question_matrix(rows: Rows, probabilities: np.ndarray) -> np.ndarray:
-    """One `question_features` row per question, from its candidates' (out-of-fold) probabilities."""
+def fit_prior(rows: Rows, among: np.ndarray) -> QuestionPrior:
+    """The wording prior fitted on the policy-corpus questions among the given question numbers."""
+    policy = [i for i in among if not rows.source[i].startswith("jsquad")]
+    return QuestionPrior.fit([rows.text[i] for i in policy], [rows.answerable[i] for i in policy])
+
+
+def prior_out_of_fold(rows: Rows, among: np.ndarray | None = None, folds: int = FOLDS) -> np.ndarray:
+    """The wording prior of each question (of `among`, default all) from a prior fitted without its document."""
+    from sklearn.model_selection import GroupKFold
+
+    among = np.arange(len(rows.groups)) if among is None else among
+    out = np.zeros(len(rows.groups))
+    groups = np.array(rows.groups)[among]
+    if len(set(groups)) < 2:  # one document: no prior can be fitted without it
+        out[among] = 0.5
+        return out
+    for train, test in GroupKFold(n_splits=min(folds, len(set(groups)))).split(among, groups=groups):
+        prior = fit_prior(rows, among[train])
+        out[among[test]] = [prior(rows.text[i]) for i in among[test]]
+    return out
+
+
+def question_matrix(rows: Rows, probabilities: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """One `question_features` row per question, from its candidates' (out-of-fold) probabilities and its prior."""
     out, offset = [], 0
-    for feats in rows.features:
-        out.append(question_features(probabilities[offset : offset + len(feats)], feats))
+    for number, feats in enumerate(rows.features):
+        out.append(question_features(probabilities[offset : offset + len(feats)], feats, prior[number]))
         offset += len(feats)
     return np.array(out)
 
 
+def fold_matrix(rows: Rows, matrix: np.ndarray, train: np.ndarray, folds: int = FOLDS) -> np.ndarray:
+    """`matrix`'s training rows for one fold, their prior refitted out of fold among those rows alone.
+
+    The fold's test questions are scored by a prior fitted on all its training questions; a question
+    model fitted on priors that had seen the test documents would trust the prior more than it should.
+    """
+    inner = prior_out_of_fold(rows, train, folds)
+    out = matrix[train].copy()
+    if len(out):
+        out[:, QUESTION_FEATURES.index("question_prior")] = inner[train]
+    return out
+
+
 def answerable_out_of_fold(rows: Rows, matrix: np.ndarray, folds: int = FOLDS) -> np.ndarray:
-    """P(answerable) of every question from a question-level model fitted without its document's questions."""
+    """P(answerable) of every question from a question-level model fitted without its document's questions.
+
+    `matrix`'s prior column is `prior_out_of_fold(rows, folds=folds)`, as the test questions see it.
+    """
     from sklearn.model_selection import GroupKFold
 
     y = np.array(rows.answerable, dtype=float)
     oof = np.zeros(len(y))
     for train, test in GroupKFold(n_splits=folds).split(matrix, y, np.array(rows.groups)):
-        oof[test] = fit_answerable(matrix[train], y[train]).predict(matrix[test], num_threads=1)
+        model = fit_answerable(fold_matrix(rows, matrix, train, folds), y[train])
+        oof[test] = model.predict(matrix[test], num_threads=1)
     return oof
 
 
@@ -220,6 +274,7 @@ def train(
     rows: Rows | None = None,
     answerable_file: Path = ANSWERABLE_FILE,
     oof: np.ndarray | None = None,
+    prior_file: Path = PRIOR_FILE,
 ) -> dict:
     """Fit, cross-validate and write the two models and their card; returns the card.
 
@@ -228,7 +283,8 @@ def train(
     rows = rows or collect(sources)
     oof = out_of_fold(rows) if oof is None else oof
     best, _ = question_scores(rows, oof)
-    matrix = question_matrix(rows, oof)  # as the question model will see probabilities of unseen documents
+    prior = prior_out_of_fold(rows)
+    matrix = question_matrix(rows, oof, prior)  # as the question model will see questions of unseen documents
     answerability = answerable_out_of_fold(rows, matrix)
     answerable = np.array(rows.answerable)
     sources_of = np.array(rows.source)
@@ -244,6 +300,7 @@ def train(
         return figures(rows, oof, threshold, mask, answerability)
 
     names = [s.name for s in sources]
+    policy = np.flatnonzero(own)
     card = {
         "features": list(FEATURES),
         "question_features": list(QUESTION_FEATURES),
@@ -257,6 +314,19 @@ def train(
         "candidates": int(sum(len(label) for label in rows.labels)),
         "positives": int(sum(label.sum() for label in rows.labels)),
         "threshold_rule": f"highest with out-of-fold false abstention <= {MAX_FALSE_ABSTENTION} on each policy set",
+        "prior": {
+            "what": "character n-gram tf-idf logistic regression on the question's wording (rag.decide.QuestionPrior)",
+            "ngrams": list(PRIOR_NGRAMS),
+            "buckets": PRIOR_BUCKETS,
+            "min_questions": PRIOR_MIN_QUESTIONS,
+            "C": PRIOR_C,
+            "fitted_on": "the policy-corpus questions of the training data",
+            "questions": int(len(policy)),
+            "answerability_auc_out_of_fold": {
+                s: round(_auc(prior[sources_of == s], answerable[sources_of == s].astype(float)), 3)
+                for s in sorted(set(sources_of[own]))
+            },
+        },
         "cross_validation": {
             "folds": FOLDS,
             "grouped_by": "document (JSQuAD: article)",
@@ -272,6 +342,7 @@ def train(
     booster = fit(np.vstack(rows.features), np.concatenate(rows.labels))
     model_file.parent.mkdir(parents=True, exist_ok=True)
     fit_answerable(matrix, answerable.astype(float)).save_model(str(answerable_file))
+    fit_prior(rows, np.arange(len(rows.groups))).save(prior_file)
     booster.save_model(str(model_file))
     card_file.write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return card
@@ -301,14 +372,16 @@ def cross_validated_eval(
     qnum = np.concatenate(rows.question)
     groups = np.array(rows.groups)
     oof = out_of_fold(rows, folds) if oof is None else oof
-    matrix, answerable = question_matrix(rows, oof), np.array(rows.answerable, dtype=float)
+    matrix = question_matrix(rows, oof, prior_out_of_fold(rows, folds=folds))
+    answerable = np.array(rows.answerable, dtype=float)
     fold_of = np.zeros(len(groups), dtype=int)
     for fold, (_, test) in enumerate(GroupKFold(n_splits=folds).split(groups, groups=groups)):
         fold_of[test] = fold
     models = [
         Decider(
             fit(X[fold_of[qnum] != f], y[fold_of[qnum] != f]),
-            fit_answerable(matrix[fold_of != f], answerable[fold_of != f]),
+            fit_answerable(fold_matrix(rows, matrix, np.flatnonzero(fold_of != f), folds), answerable[fold_of != f]),
+            fit_prior(rows, np.flatnonzero(fold_of != f)),
             card["threshold"],
             card["sentence_threshold"],
         )

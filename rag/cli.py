@@ -210,7 +210,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     card = train(sources, rows=rows, oof=oof)
     print(json.dumps(card["cross_validation"], ensure_ascii=False, indent=1))
     print(f"threshold {card['threshold']} ({card['threshold_rule']}); {card['candidates']} candidates")
-    print("written: rag/models/decider.txt, rag/models/answerable.txt, rag/models/decider.json")
+    print("written: rag/models/decider.txt, rag/models/answerable.txt, rag/models/prior.npz, rag/models/decider.json")
     if args.report:  # every question answered by models fitted without its document
         reports = cross_validated_eval(sources, rows, card, oof, query_vectors=vectors, rankers=rankers, loaded=loaded)
         print(eval_table(reports))

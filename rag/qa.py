@@ -213,7 +213,7 @@ class PolicyQA:
                 return "", []
             return compose(cands, cosines, MIN_CROSS_LANGUAGE_COSINE)
         probabilities = self.decider.probabilities(rows)
-        if not self.decider.answers(probabilities, rows):
+        if not self.decider.answers(probabilities, rows, query):
             return "", []
         return compose(cands, probabilities, self.decider.sentence_threshold)
 
@@ -237,14 +237,14 @@ class PolicyQA:
         """
         cands, rows = self.read(query, retrieval)
         probabilities = self.decider.probabilities(rows)
-        whole = self.decider.answers(probabilities, rows)
+        whole = self.decider.answers(probabilities, rows, query)
         chosen = reading_order(choose(cands, probabilities, self.decider.sentence_threshold)) if whole else []
         unanswered: list[tuple[str, Candidate | None]] = []  # (ask, the sentence it would pick, if likely enough)
         for part in parts:
             cands, rows = self.read(part, self.retriever.retrieve_with_signals(part, max(k, 1), docs))
             probabilities = self.decider.probabilities(rows)
             best = cands[int(np.argmax(probabilities))] if len(probabilities) else None
-            if best is None or not self.decider.answers(probabilities, rows):
+            if best is None or not self.decider.answers(probabilities, rows, part):
                 likely = best is not None and probabilities.max() >= self.decider.sentence_threshold
                 unanswered.append((part, best if likely else None))
             elif not said(best, chosen):

@@ -16,7 +16,9 @@ from eval.train import (
     collect,
     cross_validated_eval,
     figures,
+    fold_matrix,
     out_of_fold,
+    prior_out_of_fold,
     question_matrix,
 )
 from rag.decide import QUESTION_FEATURES, fit
@@ -65,8 +67,16 @@ def test_folds_group_by_document_and_the_fit_is_deterministic(tmp_path, corpus_i
     assert card["questions"] == 40 and 0 <= card["top1_answer_sentence"] <= 1
     json.dumps(card)  # the card is plain JSON
     # the question-level model: one row per question, out of fold by the same document groups
-    matrix = question_matrix(rows, oof)
-    assert matrix.shape == (40, len(QUESTION_FEATURES))
+    prior = prior_out_of_fold(rows, folds=2)
+    assert rows.text[0] and ((prior > 0) & (prior < 1)).all()
+    matrix = question_matrix(rows, oof, prior)
+    assert matrix.shape == (40, len(QUESTION_FEATURES)) and np.array_equal(matrix[:, -1], prior)
+    # a fold's question model sees its training questions' priors as fitted without their own documents
+    train = np.flatnonzero(np.array(rows.groups) != rows.groups[0])
+    assert len({rows.groups[i] for i in train}) >= 2
+    fold = fold_matrix(rows, matrix, train, folds=2)
+    assert np.array_equal(fold[:, :-1], matrix[train, :-1])
+    assert np.array_equal(fold[:, -1], prior_out_of_fold(rows, train, folds=2)[train])
     qnum = np.concatenate(rows.question)
     assert np.allclose(matrix[:, 0], [oof[qnum == i].max() if (qnum == i).any() else 0 for i in range(40)])
     answerability = answerable_out_of_fold(rows, matrix, folds=2)

@@ -145,12 +145,6 @@ def test_english_question_the_documents_cannot_answer_abstains(qa):
     assert answer.abstained and answer.related
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known regression: the question model refitted with the blind sets puts this eval-set question at "
-    "answerability 0.32 against the 0.37 threshold (0.63 before they trained it); they hold three refusals of "
-    "'which 9 companies' over the same sentence. The refit pays on held-apart data (README); strict, so a fix shows",
-)
 def test_a_count_the_documents_state_is_answered_with_it(qa):
     counted = qa.ask("国際行動規範の報告枠組みに回答した日本企業は何社？")
     assert not counted.abstained and "9社" in counted.text
