@@ -20,9 +20,10 @@ class Turn(TypedDict, total=False):
     answer: str
 
 
-# Words that point back at the previous turn (それ, その法律, 同指針 ...).
+# Words that point back at the previous turn (それ, その法律, 同指針 ...); not それぞれ ("each") or the この of どこの
 _ANAPHORA = re.compile(
-    r"それ|その|そこ|これ|この|あれ|あの|同法|同指針|同計画|上記|前述|彼ら|it\b|they\b|that\b", re.IGNORECASE
+    r"それ(?!ぞれ)|その|そこ|これ|(?<!ど)この|あれ|あの|同法|同指針|同計画|上記|前述|彼ら|it\b|they\b|that\b",
+    re.IGNORECASE,
 )
 MIN_OWN_TERMS = 3  # a question with fewer content words than this leans on context
 # Besides 「Xとは」, a short question names its own topic with a quoted term (「反転攻勢」って？)

@@ -19,3 +19,11 @@ def test_elliptical_questions_need_the_previous_turn(question):
 def test_a_short_question_naming_its_own_topic_stands_alone(question):
     history = [{"question": "AIの電力や計算の土台づくりについて、骨子はどんなインフラを挙げている？"}]
     assert resolve_followup(question, history, default_tokenizer()) == question
+
+
+@pytest.mark.parametrize("question", ["AI法と指針はそれぞれいつ決まった？", "日本のAISIって、どこの国の後にできたの？"])
+def test_each_and_which_are_no_pointer_to_the_previous_turn(question):
+    """「それぞれ」 ("each") and 「どこの」 ("which") hold それ and この but point at nothing said before."""
+    history = [{"question": "AIの電力や計算の土台づくりについて、骨子はどんなインフラを挙げている？"}]
+    assert resolve_followup(question, history, default_tokenizer()) == question
+    assert needs_context("それぞれの期限は？", default_tokenizer())  # still too short to stand alone
