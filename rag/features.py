@@ -163,24 +163,25 @@ class FeatureBuilder:
         no_vector = sum(w for t, w in weights.items() if self.words.row(t) is None) / total
         focus = self._focus(question, weights)
 
-        def soft_cover(text_terms: frozenset[str]) -> float:
-            """Each question word's closest word in the text (1 when it is there), idf-weighted."""
+        def closest(text_terms: frozenset[str]) -> np.ndarray:
+            """Each question word's closest word in the text: 1 when it is there, else the best cosine."""
             if not q_words or not text_terms:
-                return 0.0
-            others = sorted(text_terms)
-            best = self.words.similarity(q_words, others).max(axis=1).clip(0.0, 1.0)
+                return np.zeros(len(q_words), dtype=np.float32)
+            best = self.words.similarity(q_words, sorted(text_terms)).max(axis=1).clip(0.0, 1.0)
             best[[i for i, t in enumerate(q_words) if t in text_terms]] = 1.0
-            return float(best @ q_weights) / total
+            return best
 
-        def focus_match(text_terms: frozenset[str], text: str) -> float:
+        def soft_cover(best: np.ndarray) -> float:
+            """`closest`, idf-weighted."""
+            return float(best @ q_weights) / total if len(best) else 0.0
+
+        def focus_match(best: np.ndarray, text: str) -> float:
             """How closely the text holds the asked-about word: 1 spelled out, else its nearest word's cosine."""
             if focus is None:
                 return -1.0
-            if focus in text_terms or (len(focus) >= 2 and focus in normalize(text).lower()):
+            if len(focus) >= 2 and focus in normalize(text).lower():
                 return 1.0
-            if not text_terms:
-                return 0.0
-            return float(self.words.similarity([focus], sorted(text_terms)).max().clip(0.0, 1.0))
+            return float(best[q_words.index(focus)])
 
         top_fused = max((c.hit.score or 0.0 for c in cands), default=0.0) or 1.0
         top_fusion = max((c.signals.fusion for c in cands), default=0.0) or 1.0
@@ -194,6 +195,7 @@ class FeatureBuilder:
             defines = meta.get("defines", "")
             s_terms = self.terms(f"{defines} {cand.text}")
             h_terms = self.terms(cand.headings)
+            in_context = closest(s_terms | h_terms)  # read by the soft coverage and the asked-about word
             plain = normalize(cand.text)
             sig = cand.signals
             header = cand.text.split("\t", 1)[0] if "\t" in cand.text else ""
@@ -222,8 +224,8 @@ class FeatureBuilder:
                     0.0,  # cover_gap, filled below
                     unseen_nouns / total,
                     unseen_wording / total,
-                    soft_cover(s_terms),
-                    soft_cover(s_terms | h_terms),
+                    soft_cover(closest(s_terms)),
+                    soft_cover(in_context),
                     0.0,  # soft_cover_gap, filled below
                     no_vector,
                     len(weights),
@@ -246,7 +248,7 @@ class FeatureBuilder:
                     bool(_PLACE.search(plain)),
                     bool(header),
                     bool(header_terms) and header_terms <= set(tagged),
-                    focus_match(s_terms | h_terms, f"{cand.headings} {defines} {cand.text}"),
+                    focus_match(in_context, f"{cand.headings} {defines} {cand.text}"),
                     weights[focus] if focus else -1.0,
                     len(plain),
                     cand.index / max(cand.sentences, 1),
