@@ -163,9 +163,14 @@ def out_of_fold(rows: Rows, folds: int = FOLDS) -> np.ndarray:
     return oof
 
 
+def policy_questions(rows: Rows) -> np.ndarray:
+    """Which questions are asked of the policy corpus (not of JSQuAD's)."""
+    return np.array([not s.startswith("jsquad") for s in rows.source], dtype=bool)
+
+
 def fit_prior(rows: Rows, among: np.ndarray) -> QuestionPrior:
     """The wording prior fitted on the policy-corpus questions among the given question numbers."""
-    policy = [i for i in among if not rows.source[i].startswith("jsquad")]
+    policy = among[policy_questions(rows)[among]]
     return QuestionPrior.fit([rows.text[i] for i in policy], [rows.answerable[i] for i in policy])
 
 
@@ -290,7 +295,7 @@ def train(
     sources_of = np.array(rows.source)
     # chosen on the policy-corpus questions (JSQuAD's left-out articles are far easier to refuse), on each
     # set: pooled, the easy `eval` and `holdout` sets let the colloquial `train` set's false abstention reach 0.07
-    own = np.array([not s.startswith("jsquad") for s in rows.source])
+    own = policy_questions(rows)
     policy_sets = [sources_of == s for s in sorted(set(sources_of[own]))]
     sentence_threshold = min(choose_threshold(best[m], answerable[m]) for m in policy_sets)
     threshold = min(choose_threshold(answerability[m], answerable[m]) for m in policy_sets)
@@ -300,7 +305,6 @@ def train(
         return figures(rows, oof, threshold, mask, answerability)
 
     names = [s.name for s in sources]
-    policy = np.flatnonzero(own)
     card = {
         "features": list(FEATURES),
         "question_features": list(QUESTION_FEATURES),
@@ -321,7 +325,7 @@ def train(
             "min_questions": PRIOR_MIN_QUESTIONS,
             "C": PRIOR_C,
             "fitted_on": "the policy-corpus questions of the training data",
-            "questions": int(len(policy)),
+            "questions": int(own.sum()),
             "answerability_auc_out_of_fold": {
                 s: round(_auc(prior[sources_of == s], answerable[sources_of == s].astype(float)), 3)
                 for s in sorted(set(sources_of[own]))
