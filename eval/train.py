@@ -436,6 +436,7 @@ def default_sources(outside: Path, work: Path, index: Path) -> list[Source]:
         Source("eval", sets / "questions.jsonl", index),
         Source("holdout", sets / "questions_holdout.jsonl", index),
         Source("train", sets / "questions_train.jsonl", index),
+        Source("train2", sets / "questions_train2.jsonl", index),
         Source("dev", sets / "questions_dev.jsonl", index),
         *(Source("blind", sets / name, index) for name in RETIRED_BLIND_SETS),
         Source("jsquad", squad / "questions.jsonl", squad / "index", keywords_label=False),
