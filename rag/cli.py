@@ -183,6 +183,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from eval.train import (
+        calibration_rows,
         collect,
         cross_validated_eval,
         default_sources,
@@ -207,7 +208,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print("written: rag/models/ranker.txt, rag/models/ranker.json")
     rows = collect(sources, query_vectors=vectors, rankers=rankers, loaded=loaded)
     oof = out_of_fold(rows)  # the sentence model's out-of-fold probabilities: fitted once, read by both steps
-    card = train(sources, rows=rows, oof=oof)
+    # the threshold is chosen on blind sets never fitted on, as the shipped encoder and ranker read them
+    card = train(sources, rows=rows, oof=oof, calibration=calibration_rows(index, loaded))
     print(json.dumps(card["cross_validation"], ensure_ascii=False, indent=1))
     print(f"threshold {card['threshold']} ({card['threshold_rule']}); {card['candidates']} candidates")
     print("written: rag/models/decider.txt, rag/models/answerable.txt, rag/models/prior.npz, rag/models/decider.json")

@@ -8,10 +8,13 @@ import numpy as np
 
 from eval.data import Question
 from eval.train import (
+    CALIBRATION_BLIND_SETS,
+    MAX_FALSE_ABSTENTION,
     RETIRED_BLIND_SETS,
     Source,
     answerable_out_of_fold,
     answers,
+    calibrate,
     choose_threshold,
     collect,
     cross_validated_eval,
@@ -21,7 +24,7 @@ from eval.train import (
     prior_out_of_fold,
     question_matrix,
 )
-from rag.decide import QUESTION_FEATURES, fit
+from rag.decide import QUESTION_FEATURES, Decider, QuestionPrior, fit, fit_answerable
 from tests.conftest import QUESTIONS
 
 
@@ -98,3 +101,37 @@ def test_blind_sets_of_one_name_are_one_set_and_only_reported_ones_train(tmp_pat
     newest = max(QUESTIONS.parent.glob("questions_blind*.jsonl"), key=lambda p: int(p.stem[15:] or 1))
     assert newest.name not in RETIRED_BLIND_SETS
     assert all((QUESTIONS.parent / name).exists() for name in RETIRED_BLIND_SETS)
+
+
+def test_threshold_is_chosen_on_questions_the_decision_was_not_fitted_on(tmp_path, corpus_index):
+    """The shipped models read the calibration questions as they read users'; the threshold keeps their
+    false abstention within the limit, and they are neither training data nor the newest (measuring) set."""
+    assert not set(CALIBRATION_BLIND_SETS) & set(RETIRED_BLIND_SETS)
+    assert all((QUESTIONS.parent / name).exists() for name in CALIBRATION_BLIND_SETS)
+    newest = max(QUESTIONS.parent.glob("questions_blind*.jsonl"), key=lambda p: int(p.stem[15:] or 1))
+    assert newest.name not in CALIBRATION_BLIND_SETS
+    lines = QUESTIONS.read_text(encoding="utf-8").splitlines()
+    fitted, held = tmp_path / "fit.jsonl", tmp_path / "held.jsonl"
+    fitted.write_text("\n".join(lines[:60]) + "\n", encoding="utf-8")
+    held.write_text("\n".join(lines[-40:]) + "\n", encoding="utf-8")
+    rows = collect([Source("eval", fitted, corpus_index)], progress=False)
+    calibration = collect([Source("calibration", held, corpus_index)], progress=False)
+    oof = out_of_fold(rows, folds=2)
+    prior = prior_out_of_fold(rows, folds=2)
+    answerable = np.array(rows.answerable, dtype=float)
+    decider = Decider(
+        fit(np.vstack(rows.features), np.concatenate(rows.labels), rounds=30),
+        fit_answerable(question_matrix(rows, oof, prior), answerable),
+        QuestionPrior.fit(rows.text, rows.answerable),
+        0.0,
+        0.1,
+    )
+    threshold, card = calibrate(decider, calibration)
+    assert 0.0 <= threshold < 1.0 and card["answerable"] + card["unanswerable"] == 40
+    assert card["false_abstention"] <= MAX_FALSE_ABSTENTION
+    # the threshold is the highest within the limit: one step higher refuses too many answerable questions
+    scores = np.array(
+        [decider.answerability(decider.probabilities(f), f, t) for f, t in zip(calibration.features, calibration.text)]
+    )
+    held_answerable = np.array(calibration.answerable)
+    assert threshold >= 0.95 or np.mean(scores[held_answerable] < threshold + 0.01) > MAX_FALSE_ABSTENTION
