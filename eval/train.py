@@ -269,10 +269,15 @@ def calibration_rows(index: Path, loaded: dict[Path, PolicyQA] | None = None) ->
         retriever.ranker, retriever.precomputed = saved
 
 
+def answerability_of(decider: Decider, rows: Rows) -> np.ndarray:
+    """P(answerable) of every question of `rows` as `decider` reads it."""
+    return np.array([decider.answerability(decider.probabilities(f), f, t) for f, t in zip(rows.features, rows.text)])
+
+
 def calibrate(decider: Decider, rows: Rows) -> tuple[float, dict]:
     """The threshold chosen on questions the decision was not fitted on, read by the fitted models themselves,
     and its figures there."""
-    scores = np.array([decider.answerability(decider.probabilities(f), f, t) for f, t in zip(rows.features, rows.text)])
+    scores = answerability_of(decider, rows)
     answerable = np.array(rows.answerable)
     threshold = choose_threshold(scores, answerable)
     answered = scores >= threshold
@@ -343,11 +348,8 @@ def train(
     booster = fit(np.vstack(rows.features), np.concatenate(rows.labels))
     answerable_model = fit_answerable(matrix, answerable.astype(float))
     fitted_prior = fit_prior(rows, np.arange(len(rows.groups)))
-    threshold, rule, calibrated = (
-        out_of_fold_threshold,
-        (f"highest with out-of-fold false abstention <= {MAX_FALSE_ABSTENTION} on each policy set"),
-        None,
-    )
+    threshold, calibrated = out_of_fold_threshold, None
+    rule = f"highest with out-of-fold false abstention <= {MAX_FALSE_ABSTENTION} on each policy set"
     if calibration is not None:
         decider = Decider(booster, answerable_model, fitted_prior, 0.0, sentence_threshold)
         threshold, calibrated = calibrate(decider, calibration)

@@ -12,6 +12,7 @@ from eval.train import (
     MAX_FALSE_ABSTENTION,
     RETIRED_BLIND_SETS,
     Source,
+    answerability_of,
     answerable_out_of_fold,
     answers,
     calibrate,
@@ -130,8 +131,6 @@ def test_threshold_is_chosen_on_questions_the_decision_was_not_fitted_on(tmp_pat
     assert 0.0 <= threshold < 1.0 and card["answerable"] + card["unanswerable"] == 40
     assert card["false_abstention"] <= MAX_FALSE_ABSTENTION
     # the threshold is the highest within the limit: one step higher refuses too many answerable questions
-    scores = np.array(
-        [decider.answerability(decider.probabilities(f), f, t) for f, t in zip(calibration.features, calibration.text)]
-    )
+    scores = answerability_of(decider, calibration)
     held_answerable = np.array(calibration.answerable)
     assert threshold >= 0.95 or np.mean(scores[held_answerable] < threshold + 0.01) > MAX_FALSE_ABSTENTION
