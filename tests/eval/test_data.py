@@ -86,6 +86,7 @@ def test_blind_sets_share_no_question_with_the_training_set(name):
         "questions_blind23.jsonl",
         "questions_blind24.jsonl",
         "questions_blind25.jsonl",
+        "questions_blind26.jsonl",
     ],
 )
 def test_later_blind_sets_are_verbatim_and_no_near_copy_of_an_earlier_set(name):
