@@ -280,14 +280,13 @@ def calibrate(decider: Decider, rows: Rows) -> tuple[float, dict]:
     scores = answerability_of(decider, rows)
     answerable = np.array(rows.answerable)
     threshold = choose_threshold(scores, answerable)
-    answered = scores >= threshold
+    probabilities = np.concatenate([decider.probabilities(f) for f in rows.features])
+    read = figures(rows, probabilities, threshold, answerability=scores)
     return threshold, {
         "sets": list(CALIBRATION_BLIND_SETS),
         "answerable": int(answerable.sum()),
         "unanswerable": int((~answerable).sum()),
-        "answerability_auc": round(_auc(scores, answerable.astype(float)), 3),
-        "false_abstention": round(float((~answered)[answerable].mean()), 3),
-        "abstention_recall": round(float((~answered)[~answerable].mean()), 3),
+        **{key: read[key] for key in ("answerability_auc", "false_abstention", "abstention_recall")},
     }
 
 

@@ -29,6 +29,11 @@ from rag.decide import QUESTION_FEATURES, Decider, QuestionPrior, fit, fit_answe
 from tests.conftest import QUESTIONS
 
 
+def newest_blind_set() -> str:
+    """The newest blind set's file name: it measures the next change, so nothing fits or calibrates on it."""
+    return max(QUESTIONS.parent.glob("questions_blind*.jsonl"), key=lambda p: int(p.stem[15:] or 1)).name
+
+
 def _q(**kw) -> Question:
     base = dict(
         id="x",
@@ -99,8 +104,7 @@ def test_blind_sets_of_one_name_are_one_set_and_only_reported_ones_train(tmp_pat
     reports = cross_validated_eval(sources, rows, card, out_of_fold(rows, folds=2), folds=2)
     assert list(reports) == ["blind"] and reports["blind"]["overall"]["questions"] == 24
     # the newest blind set measures the next change: it is never among the training sets
-    newest = max(QUESTIONS.parent.glob("questions_blind*.jsonl"), key=lambda p: int(p.stem[15:] or 1))
-    assert newest.name not in RETIRED_BLIND_SETS
+    assert newest_blind_set() not in RETIRED_BLIND_SETS
     assert all((QUESTIONS.parent / name).exists() for name in RETIRED_BLIND_SETS)
 
 
@@ -109,8 +113,7 @@ def test_threshold_is_chosen_on_questions_the_decision_was_not_fitted_on(tmp_pat
     false abstention within the limit, and they are neither training data nor the newest (measuring) set."""
     assert not set(CALIBRATION_BLIND_SETS) & set(RETIRED_BLIND_SETS)
     assert all((QUESTIONS.parent / name).exists() for name in CALIBRATION_BLIND_SETS)
-    newest = max(QUESTIONS.parent.glob("questions_blind*.jsonl"), key=lambda p: int(p.stem[15:] or 1))
-    assert newest.name not in CALIBRATION_BLIND_SETS
+    assert newest_blind_set() not in CALIBRATION_BLIND_SETS
     lines = QUESTIONS.read_text(encoding="utf-8").splitlines()
     fitted, held = tmp_path / "fit.jsonl", tmp_path / "held.jsonl"
     fitted.write_text("\n".join(lines[:60]) + "\n", encoding="utf-8")
