@@ -87,6 +87,8 @@ def test_blind_sets_share_no_question_with_the_training_set(name):
         "questions_blind24.jsonl",
         "questions_blind25.jsonl",
         "questions_blind26.jsonl",
+        "questions_blind27.jsonl",
+        "questions_blind28.jsonl",
     ],
 )
 def test_later_blind_sets_are_verbatim_and_no_near_copy_of_an_earlier_set(name):
