@@ -269,19 +269,21 @@ def calibration_rows(index: Path, loaded: dict[Path, PolicyQA] | None = None) ->
         retriever.ranker, retriever.precomputed = saved
 
 
-def answerability_of(decider: Decider, rows: Rows) -> np.ndarray:
-    """P(answerable) of every question of `rows` as `decider` reads it."""
-    return np.array([decider.answerability(decider.probabilities(f), f, t) for f, t in zip(rows.features, rows.text)])
+def answerability_of(decider: Decider, rows: Rows, probabilities: list[np.ndarray] | None = None) -> np.ndarray:
+    """P(answerable) of every question of `rows` as `decider` reads it (from each question's sentence
+    `probabilities` when the caller already has them)."""
+    probabilities = probabilities or [decider.probabilities(f) for f in rows.features]
+    return np.array([decider.answerability(p, f, t) for p, f, t in zip(probabilities, rows.features, rows.text)])
 
 
 def calibrate(decider: Decider, rows: Rows) -> tuple[float, dict]:
     """The threshold chosen on questions the decision was not fitted on, read by the fitted models themselves,
     and its figures there."""
-    scores = answerability_of(decider, rows)
+    probabilities = [decider.probabilities(f) for f in rows.features]  # the sentence model, read once
+    scores = answerability_of(decider, rows, probabilities)
     answerable = np.array(rows.answerable)
     threshold = choose_threshold(scores, answerable)
-    probabilities = np.concatenate([decider.probabilities(f) for f in rows.features])
-    read = figures(rows, probabilities, threshold, answerability=scores)
+    read = figures(rows, np.concatenate(probabilities), threshold, answerability=scores)
     return threshold, {
         "sets": list(CALIBRATION_BLIND_SETS),
         "answerable": int(answerable.sum()),
